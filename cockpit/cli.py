@@ -1,0 +1,133 @@
+"""The `cockpit` command line.
+
+Every subcommand runs the engine in-process for now (the socket server comes later). A
+mistake the person can fix is printed as one line on stderr with exit code 2; a traceback
+means a bug in cockpit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from cockpit import __version__
+from cockpit.config import load_config
+from cockpit.errors import CockpitError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cockpit", description="Supervise many coding agents, each in its own git worktree."
+    )
+    parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
+    parser.add_argument("--repo", default=".", help="the git repository to work in (default: .)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    new = sub.add_parser("new", help="create sessions: a worktree and branch each")
+    new.add_argument("name", nargs="?", default="", help="session name (default: from the task)")
+    new.add_argument("--base", default=None, help="base ref (default: the current branch)")
+    new.add_argument("--agent", default=None, help="agent from config (default: builtin)")
+    new.add_argument("--model", default="", help="model name from config")
+    new.add_argument("--task", default="", help="the first instruction")
+    new.add_argument("--count", type=int, default=1, help="fan the task out to N sessions")
+    new.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
+    new.add_argument("--fork", default=None, metavar="SESSION", help="start from another session's state")
+    new.add_argument("--json", action="store_true", help="print the sessions as JSON")
+
+    ls = sub.add_parser("ls", help="list sessions")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--all", action="store_true", help="include archived and merged sessions")
+
+    rm = sub.add_parser("rm", help="remove sessions and their worktrees")
+    rm.add_argument("sessions", nargs="+", help="session ids, numbers or names")
+    rm.add_argument("--delete-branch", action="store_true", help="also delete the branch")
+    rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+async def _with_engine(args: argparse.Namespace, work: Callable[[Any], Awaitable[int]]) -> int:
+    from cockpit.core.engine import Engine
+
+    config = load_config(Path(args.repo))
+    engine = await Engine.open(config=config)
+    try:
+        return await work(engine)
+    finally:
+        await engine.close()
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    async def work(engine: Any) -> int:
+        created = await engine.create_sessions(
+            args.repo, name=args.name, base_ref=args.base, agent=args.agent, model=args.model,
+            task=args.task, tags=args.tag, count=args.count, fork_of=args.fork,
+        )
+        if args.json:
+            print(json.dumps([s.to_dict() for s in created], indent=2))
+        else:
+            for s in created:
+                print(f"@{s.number} {s.id} {s.name} on {s.branch} at {s.worktree}")
+        return 0
+
+    return asyncio.run(_with_engine(args, work))
+
+
+def _cmd_ls(args: argparse.Namespace) -> int:
+    async def work(engine: Any) -> int:
+        rows = [s for s in engine.snapshot() if args.all or s["state"] not in ("archived", "merged")]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        if not rows:
+            print("no sessions (create one with `cockpit new --task ...`)")
+        for s in rows:
+            tags = " ".join("#" + t for t in s["tags"])
+            print(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {s['name']:<24} {s['branch']:<32} {tags}")
+        return 0
+
+    return asyncio.run(_with_engine(args, work))
+
+
+def _cmd_rm(args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CockpitError("refusing to remove without confirmation: pass --yes")
+        answer = input(f"remove {' '.join(args.sessions)} and their worktrees? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 1
+
+    async def work(engine: Any) -> int:
+        for ref in args.sessions:
+            session = engine.get(ref)
+            await engine.remove(session.id, delete_branch=args.delete_branch)
+            print(f"removed @{session.number} {session.name}")
+        return 0
+
+    return asyncio.run(_with_engine(args, work))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "new": _cmd_new,
+    "ls": _cmd_ls,
+    "rm": _cmd_rm,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except CockpitError as exc:
+        print(f"cockpit: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

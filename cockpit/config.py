@@ -1,0 +1,270 @@
+"""Configuration: TOML from the user's config folder, overlaid by the repository's `.cockpit.toml`.
+
+The schema is a tree of dataclasses. Loading walks the TOML against it so that every mistake
+(bad TOML, unknown key, wrong type, bad enum value) becomes one `ConfigError` line naming the
+file, the key and what was expected — the CLI prints it and exits 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from cockpit.errors import ConfigError
+
+Decision = Literal["auto", "ask", "deny"]
+Preset = Literal["read-only", "ask-shell", "auto"]
+LayoutName = Literal["tiled", "even-horizontal", "even-vertical", "main-vertical", "main-horizontal"]
+AgentKind = Literal["llm", "acp", "terminal"]
+
+
+@dataclass
+class ModelConfig:
+    """A named model: any litellm model string plus where and how to reach it."""
+
+    model: str = "openai/sim"
+    api_base: str = ""
+    #: Name of the environment variable holding the key; the key itself never enters config.
+    api_key_env: str = ""
+    context_window: int = 0  # 0 = ask litellm, fall back to 128k
+    max_output_tokens: int = 4096
+    temperature: float = 0.0
+
+
+@dataclass
+class AgentConfig:
+    """A kind of agent a session can run."""
+
+    kind: AgentKind = "llm"
+    model: str = "default"  # a key of [models]
+    command: list[str] = field(default_factory=list)  # for acp / terminal agents
+    env: dict[str, str] = field(default_factory=dict)
+    waiting_patterns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ApprovalConfig:
+    preset: Preset = "ask-shell"
+    tools: dict[str, Decision] = field(default_factory=dict)
+    shell_allow: list[str] = field(default_factory=list)
+    shell_deny: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BudgetConfig:
+    """Spending caps; 0 means no cap."""
+
+    session_usd: float = 0.0
+    total_usd: float = 0.0
+    session_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class LayoutConfig:
+    layout: LayoutName = "tiled"
+    main_size: int = 60  # percent of the screen for the main pane
+    min_pane_width: int = 30
+    min_pane_height: int = 6
+
+
+@dataclass
+class WorktreeConfig:
+    """How a fresh worktree is made ready to run."""
+
+    copy: list[str] = field(default_factory=list)  # copied from the main checkout
+    symlink: list[str] = field(default_factory=list)  # symlinked from the main checkout
+    setup: str = ""  # shell command run in the new worktree
+    teardown: str = ""  # shell command run before the worktree is removed
+    setup_timeout: float = 600.0
+    port_base: int = 20000
+    port_block: int = 10
+
+
+@dataclass
+class NotifyConfig:
+    bell: bool = True
+    desktop: bool = True
+    hook: str = ""
+
+
+@dataclass
+class Defaults:
+    agent: str = "builtin"  # a key of [agents]
+    base_ref: str = ""  # empty = the repository's current branch
+
+
+@dataclass
+class Config:
+    theme: str = "cockpit-dark"
+    defaults: Defaults = field(default_factory=Defaults)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    agents: dict[str, AgentConfig] = field(default_factory=dict)
+    approval: ApprovalConfig = field(default_factory=ApprovalConfig)
+    budgets: BudgetConfig = field(default_factory=BudgetConfig)
+    layouts: dict[str, LayoutConfig] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    worktrees: WorktreeConfig = field(default_factory=WorktreeConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+
+    def model(self, name: str) -> ModelConfig:
+        return self.models.get(name) or self.models["default"]
+
+    def agent(self, name: str) -> AgentConfig:
+        try:
+            return self.agents[name]
+        except KeyError:
+            known = ", ".join(sorted(self.agents)) or "none"
+            raise ConfigError(f"unknown agent {name!r} (configured agents: {known})") from None
+
+
+def _builtin_defaults() -> dict[str, Any]:
+    """What every cockpit has before any file is read: one model and one built-in agent."""
+    return {
+        "models": {"default": {"model": os.environ.get("COCKPIT_MODEL", "anthropic/claude-sonnet-4-5")}},
+        "agents": {"builtin": {"kind": "llm", "model": "default"}},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths
+
+
+def xdg_config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+def user_config_path() -> Path:
+    return xdg_config_home() / "cockpit" / "config.toml"
+
+
+def cockpit_home() -> Path:
+    """Where the database, worktrees, logs and the server socket live."""
+    explicit = os.environ.get("COCKPIT_HOME")
+    if explicit:
+        return Path(explicit)
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "cockpit"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(repo: Path | None = None, *, user_file: Path | None = None) -> Config:
+    """Read the user's config and overlay the repository's `.cockpit.toml` on it."""
+    merged = _builtin_defaults()
+    sources: list[Path] = [user_file or user_config_path()]
+    if repo is not None:
+        sources.append(Path(repo) / ".cockpit.toml")
+    for path in sources:
+        if path.is_file():
+            raw = _read_toml(path)
+            # Validate each file on its own so errors name the file that holds the mistake.
+            _build(Config, raw, path, "")
+            _deep_merge(merged, raw)
+    return _build(Config, merged, sources[-1], "")
+
+
+def parse_config_text(text: str, source: str = "<config>") -> Config:
+    """Build a Config from TOML text (used by tests and by `cockpit config check`)."""
+    merged = _builtin_defaults()
+    raw = _parse_toml(text, source)
+    _build(Config, raw, source, "")
+    _deep_merge(merged, raw)
+    return _build(Config, merged, source, "")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    return _parse_toml(text, str(path))
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        where = f"line {match.group(1)}" if match else "somewhere"
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        raise ConfigError(f"{source}: {where}: invalid TOML: {reason}") from None
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _build(cls: type, raw: Any, source: Path | str, prefix: str) -> Any:
+    """Build dataclass `cls` from a TOML table, raising ConfigError on the first mistake."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: key '{prefix}' must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            expected = ", ".join(sorted(names))
+            raise ConfigError(f"{source}: unknown key '{dotted}' (expected one of: {expected})")
+        values[key] = _convert(hints[key], value, source, dotted)
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, source: Path | str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source, key)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            choices = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(f"{source}: key '{key}' must be one of {choices}, got {value!r}")
+        return value
+    if origin is dict:
+        _, value_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: key '{key}' must be a table, got {_describe(value)}")
+        return {k: _convert(value_hint, v, source, f"{key}.{k}") for k, v in value.items()}
+    if origin is list:
+        (item_hint,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: key '{key}' must be a list, got {_describe(value)}")
+        return [_convert(item_hint, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"config schema uses a union at {key}; not supported")
+    return _scalar(hint, value, source, key)
+
+
+_SCALAR_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _scalar(hint: type, value: Any, source: Path | str, key: str) -> Any:
+    ok = isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise ConfigError(
+            f"{source}: key '{key}' must be {_SCALAR_NAMES[hint]}, got {_describe(value)}"
+        )
+    return value
+
+
+def _describe(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "a list", dict: "a table"}
+    return f"{names.get(type(value), type(value).__name__)} ({value!r})"[:80]

@@ -1,0 +1,1 @@
+"""The engine of the cockpit: sessions, worktrees, events, store. Never imports Textual."""

@@ -1,0 +1,56 @@
+"""The contract between the engine and agent backends.
+
+The engine owns sessions, state, approvals, usage and persistence; a backend (the built-in
+LLM loop, an ACP agent, a terminal program) only talks through an `AgentHost`. Keeping the
+contract here lets core drive any backend without importing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cockpit.config import Config
+from cockpit.core.events import Event
+from cockpit.core.model import Session, Usage
+from cockpit.core.states import State
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    approved: bool
+    reason: str = ""
+    always: bool = False  # approve this kind of call for the rest of the session
+
+
+class AgentHost(Protocol):
+    """What the engine offers one session's backend."""
+
+    @property
+    def session(self) -> Session: ...
+    @property
+    def config(self) -> Config: ...
+    @property
+    def worktree(self) -> Path: ...
+    @property
+    def env(self) -> dict[str, str]: ...
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None: ...
+    def set_state(self, state: State, detail: str = "") -> None: ...
+    async def request_approval(self, tool: str, title: str, detail: str = "") -> ApprovalDecision: ...
+    async def history(self) -> list[Event]: ...
+    def add_usage(self, model: str, usage: Usage) -> None: ...
+    def budget_exceeded(self) -> str: ...  # a reason, or "" when within budget
+
+
+class AgentBackend(Protocol):
+    async def start(self) -> None: ...
+    async def send(self, text: str) -> None:
+        """Begin a turn with the person's text; returns without waiting for the turn to end."""
+    async def interrupt(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+AgentFactory = Callable[[AgentHost], AgentBackend]

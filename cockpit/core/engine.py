@@ -1,0 +1,432 @@
+"""The engine: the one API that the UI, the CLI and the socket server drive.
+
+It owns the store, the worktree manager, the event bus and one `SessionHost` per session.
+Commands are async methods (and `execute()` takes the same commands as JSON-able dicts);
+everything that happens comes out as events on `subscribe()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import secrets
+import string
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cockpit.config import Config, cockpit_home, load_config
+from cockpit.core import events as ev
+from cockpit.core.agent_api import AgentFactory, ApprovalDecision
+from cockpit.core.bus import EventBus, EventFilter, Subscription
+from cockpit.core.coalesce import TextCoalescer
+from cockpit.core.events import Event
+from cockpit.core.host import SessionHost
+from cockpit.core.model import Repo, Session, Usage
+from cockpit.core.router import Route, route
+from cockpit.core.setup import bring_local_files, port_block, run_script, session_env
+from cockpit.core.states import LIVE, State, check_transition
+from cockpit.core.store import Store
+from cockpit.core.git import git_out
+from cockpit.core.worktrees import RepoInfo, Worktree, WorktreeManager
+from cockpit.errors import CockpitError, NotFound
+
+COALESCE_INTERVAL = 0.5
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+class Engine:
+    def __init__(self, home: Path, config: Config, store: Store, agent_factory: AgentFactory | None):
+        self.home = home
+        self.config = config
+        self.store = store
+        self.worktrees = WorktreeManager(home)
+        self.bus = EventBus()
+        self.agent_factory = agent_factory
+        self.repos: dict[int, Repo] = {}
+        self._repo_info: dict[int, RepoInfo] = {}
+        self.sessions: dict[str, Session] = {}
+        self.hosts: dict[str, SessionHost] = {}
+        self._seq: dict[str, int] = {}
+        self._last_number = 0
+        self._coalescer = TextCoalescer(store.append_nowait)
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        home: Path | None = None,
+        config: Config | None = None,
+        agent_factory: AgentFactory | None = None,
+    ) -> Engine:
+        """Open the store, restore every session, adopt worktrees a crash left behind."""
+        home = Path(home) if home is not None else cockpit_home()
+        home.mkdir(parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+        store = await Store.open(home / "cockpit.db")
+        engine = cls(home, config or load_config(), store, agent_factory)
+        await engine._restore()
+        engine._flusher = asyncio.create_task(engine._flush_loop(), name="cockpit-coalesce")
+        return engine
+
+    async def _restore(self) -> None:
+        self._last_number = int(await self.store.get_meta("last_number", "0"))
+        self._seq = await self.store.last_seq()
+        for repo in await self.store.repos():
+            self.repos[repo.id] = repo
+        for session in await self.store.sessions():
+            self.sessions[session.id] = session
+            self._last_number = max(self._last_number, session.number)
+            if session.state in LIVE:
+                # The process that ran this turn is gone; say so instead of pretending.
+                session.state, session.state_detail = State.IDLE, "interrupted by restart"
+                await self.store.save_session(session)
+        for session in self.sessions.values():
+            self.hosts[session.id] = SessionHost(self, session, self._env_for(session))
+        for repo in list(self.repos.values()):
+            with contextlib.suppress(CockpitError):
+                await self._adopt_orphans(repo)
+
+    async def close(self) -> None:
+        for host in list(self.hosts.values()):
+            await self._stop_agent(host)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        self._coalescer.flush()
+        self.bus.close()
+        await self.store.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(COALESCE_INTERVAL)
+            self._coalescer.flush()
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def subscribe(self, maxsize: int = 10_000, accept: EventFilter | None = None) -> Subscription:
+        return self.bus.subscribe(maxsize, accept)
+
+    def emit(self, session_id: str, kind: str, data: dict[str, Any] | None = None) -> Event:
+        seq = self._seq.get(session_id, 0) + 1
+        self._seq[session_id] = seq
+        event = Event(kind, session_id, data or {}, seq)
+        self.bus.publish(event)
+        self._coalescer.feed(event)
+        return event
+
+    async def transcript(self, session_id: str) -> list[Event]:
+        """The stored events of a session, including text still being coalesced."""
+        self._coalescer.flush()
+        await self.store.flush()
+        return await self.store.events(session_id)
+
+    async def sync(self) -> None:
+        """Make everything emitted so far durable."""
+        self._coalescer.flush()
+        await self.store.flush()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in sorted(self.sessions.values(), key=lambda s: s.number)]
+
+    # -- repositories ----------------------------------------------------------------------------
+
+    async def add_repo(self, path: Path | str) -> Repo:
+        info = await self.worktrees.inspect_repo(path)
+        repo = await self.store.add_repo(str(info.root), info.slug)
+        self.repos[repo.id] = repo
+        self._repo_info[repo.id] = RepoInfo(info.root, info.common_dir, repo.slug)
+        return repo
+
+    async def repo_info(self, repo_id: int) -> RepoInfo:
+        if repo_id not in self._repo_info:
+            await self.add_repo(self.repos[repo_id].path)
+        return self._repo_info[repo_id]
+
+    async def _adopt_orphans(self, repo: Repo) -> None:
+        info = await self.repo_info(repo.id)
+        known = {Path(s.worktree) for s in self.sessions.values() if s.repo_id == repo.id}
+        for entry in await self.worktrees.orphans(info, known):
+            slug = entry.path.name
+            base = await git_out(info.root, "merge-base", entry.head, "HEAD")
+            made = Worktree(entry.path, entry.branch, slug, base, base)
+            session = self._new_session(repo, made, name=slug, agent=self.config.defaults.agent,
+                                        model="", task="", tags=["adopted"])
+            session.state = State.IDLE
+            await self._register(session, notice=f"adopted worktree {entry.path} left by an earlier run")
+
+    # -- sessions: create ------------------------------------------------------------------------
+
+    async def create_sessions(
+        self,
+        repo_path: Path | str,
+        *,
+        name: str = "",
+        base_ref: str | None = None,
+        agent: str | None = None,
+        model: str = "",
+        task: str = "",
+        tags: Sequence[str] = (),
+        count: int = 1,
+        fork_of: str | None = None,
+    ) -> list[Session]:
+        """Create `count` sessions (a fan-out of the same task when count > 1), concurrently."""
+        if count < 1:
+            raise CockpitError(f"count must be at least 1, got {count}")
+        agent = agent or self.config.defaults.agent
+        self.config.agent(agent)  # fail early on an unknown agent name
+        repo = await self.add_repo(repo_path)
+        info = self._repo_info[repo.id]
+        source = self.get(fork_of) if fork_of else None
+        if base_ref is None and source is None:
+            base_ref = self.config.defaults.base_ref or None
+        await self.worktrees.resolve_base(info, base_ref if source is None else source.base_commit)
+        base = name or (task.split("\n")[0][:30] if task else "") or (f"fork-{source.slug}" if source else "session")
+        names = [base if count == 1 else f"{base}-{i + 1}" for i in range(count)]
+
+        async def one(session_name: str) -> Session:
+            if source is not None:
+                made = await self.worktrees.fork(info, source.path, session_name)
+                made = Worktree(made.path, made.branch, made.slug, source.base_ref, source.base_commit)
+            else:
+                made = await self.worktrees.create(info, session_name, base_ref)
+            session = self._new_session(repo, made, name=session_name, agent=agent, model=model,
+                                        task=task, tags=list(tags))
+            if source is not None:
+                session.forked_from = source.id
+            await self._register(session)
+            await self._prepare(session, info)
+            return session
+
+        created = list(await asyncio.gather(*(one(n) for n in names)))
+        for session in created:
+            await self._start_agent(session)
+        await self.sync()
+        return created
+
+    def _new_session(self, repo: Repo, made: Worktree, *, name: str, agent: str, model: str,
+                     task: str, tags: list[str]) -> Session:
+        self._last_number += 1
+        self.store.set_meta_nowait("last_number", str(self._last_number))
+        return Session(
+            id=self._new_id(), number=self._last_number, name=name, slug=made.slug, repo_id=repo.id,
+            branch=made.branch, base_ref=made.base_ref, base_commit=made.base_commit,
+            worktree=str(made.path), agent=agent, model=model, task=task, tags=tags,
+            port=port_block(self._last_number, self.config.worktrees),
+        )
+
+    def _new_id(self) -> str:
+        while True:
+            candidate = "".join(secrets.choice(_ID_ALPHABET) for _ in range(5))
+            if candidate not in self.sessions and not candidate.isdigit():
+                return candidate
+
+    def _env_for(self, session: Session) -> dict[str, str]:
+        return session_env(
+            session_id=session.id, name=session.name, worktree=session.path, branch=session.branch,
+            port=session.port, port_count=self.config.worktrees.port_block,
+        )
+
+    async def _register(self, session: Session, notice: str = "") -> None:
+        self.sessions[session.id] = session
+        self.hosts[session.id] = SessionHost(self, session, self._env_for(session))
+        await self.store.save_session(session)
+        self.emit(session.id, ev.SESSION_CREATED, {"session": session.to_dict()})
+        if notice:
+            self.emit(session.id, ev.NOTICE, {"text": notice})
+
+    async def _prepare(self, session: Session, info: RepoInfo) -> None:
+        """Bring local files and run the set-up script; failures are shown, not fatal."""
+        cfg = self.config.worktrees
+        brought = await asyncio.to_thread(bring_local_files, info.root, session.path, cfg)
+        if brought:
+            self.emit(session.id, ev.NOTICE, {"text": f"brought from the main checkout: {', '.join(brought)}"})
+        if cfg.setup:
+            result = await run_script(cfg.setup, session.path, self.hosts[session.id].env, cfg.setup_timeout)
+            status = "ok" if result.ok else ("timed out" if result.timed_out else f"failed (exit {result.exit_code})")
+            self.emit(session.id, ev.NOTICE, {
+                "text": f"set-up script {status}", "output": result.output, "ok": result.ok, "setup": True,
+            })
+
+    async def _start_agent(self, session: Session) -> None:
+        host = self.hosts[session.id]
+        if self.agent_factory is None:
+            self.set_state(session, State.IDLE)
+            return
+        try:
+            host.backend = self.agent_factory(host)
+            await host.backend.start()
+        except CockpitError as exc:
+            self.set_state(session, State.ERROR, str(exc))
+            return
+        if session.task:
+            await self.send(session.id, session.task)
+        elif session.state == State.STARTING:
+            self.set_state(session, State.IDLE)
+
+    async def _stop_agent(self, host: SessionHost) -> None:
+        host.cancel_approvals()
+        if host.backend is not None:
+            backend, host.backend = host.backend, None
+            with contextlib.suppress(Exception):
+                await backend.close()
+
+    # -- sessions: state, usage, budget ----------------------------------------------------------
+
+    def get(self, ref: str) -> Session:
+        """A session by id, number (`3` or `@3`) or name."""
+        key = ref.removeprefix("@")
+        if key in self.sessions:
+            return self.sessions[key]
+        for session in self.sessions.values():
+            if (key.isdigit() and session.number == int(key)) or key in (session.name, session.slug):
+                return session
+        raise NotFound(f"no session {ref!r} (see `cockpit ls`)")
+
+    def set_state(self, session: Session, state: State, detail: str = "") -> None:
+        check_transition(session.state, state)
+        if state == session.state and detail == session.state_detail:
+            return
+        session.state, session.state_detail = state, detail
+        self.emit(session.id, ev.SESSION_STATE, {"state": state.value, "detail": detail})
+        self._save_soon(session)
+
+    def _save_soon(self, session: Session) -> None:
+        task = asyncio.get_running_loop().create_task(self.store.save_session(session))
+        task.add_done_callback(_ignore_closed_store)
+
+    def add_usage(self, session: Session, model: str, usage: Usage) -> None:
+        session.usage.add(usage)
+        self.store.record_usage_nowait(session.id, model, usage)
+        self.emit(session.id, ev.USAGE, {
+            "model": model, "turn": dataclasses.asdict(usage), "session": dataclasses.asdict(session.usage),
+        })
+        self._save_soon(session)
+
+    def total_usage(self) -> Usage:
+        total = Usage()
+        for session in self.sessions.values():
+            total.add(session.usage)
+        return total
+
+    def budget_exceeded(self, session: Session) -> str:
+        """Why the session must not spend more, or "" while every cap has room."""
+        caps = self.config.budgets
+        total = self.total_usage()
+        checks = (
+            (caps.session_usd, session.usage.cost_usd, "session budget ${cap:.2f}"),
+            (caps.total_usd, total.cost_usd, "total budget ${cap:.2f}"),
+            (caps.session_tokens, session.usage.total_tokens, "session budget of {cap:.0f} tokens"),
+            (caps.total_tokens, total.total_tokens, "total budget of {cap:.0f} tokens"),
+        )
+        for cap, spent, label in checks:
+            if cap and spent >= cap:
+                return "reached the " + label.format(cap=cap)
+        return ""
+
+    # -- sessions: commands ----------------------------------------------------------------------
+
+    def route(self, line: str, *, focused: str | None = None, marked: Iterable[str] = ()) -> Route:
+        return route(line, sorted(self.sessions.values(), key=lambda s: s.number), focused=focused, marked=marked)
+
+    async def send_line(self, line: str, *, focused: str | None = None, marked: Iterable[str] = ()) -> list[Session]:
+        """Route an instruction line and send its text to every target."""
+        routed = self.route(line, focused=focused, marked=marked)
+        for session in routed.targets:
+            await self.send(session.id, routed.text)
+        return list(routed.targets)
+
+    async def send(self, ref: str, text: str) -> None:
+        session = self.get(ref)
+        if session.state in (State.ARCHIVED, State.MERGED):
+            raise CockpitError(f"session @{session.number} is {session.state.value}; unarchive it first")
+        self.emit(session.id, ev.USER_MESSAGE, {"text": text})
+        backend = self.hosts[session.id].backend
+        if backend is not None:
+            await backend.send(text)
+
+    async def interrupt(self, ref: str) -> None:
+        session = self.get(ref)
+        host = self.hosts[session.id]
+        host.cancel_approvals()
+        if host.backend is not None:
+            await host.backend.interrupt()
+        if session.state in LIVE:
+            self.set_state(session, State.IDLE, "interrupted")
+
+    async def approve(self, ref: str, request_id: str | None = None, *, reason: str = "", always: bool = False) -> None:
+        session = self.get(ref)
+        self.hosts[session.id].resolve(request_id, ApprovalDecision(True, reason, always))
+
+    async def deny(self, ref: str, request_id: str | None = None, *, reason: str = "") -> None:
+        session = self.get(ref)
+        self.hosts[session.id].resolve(request_id, ApprovalDecision(False, reason))
+
+    async def tag(self, ref: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Session:
+        session = self.get(ref)
+        gone = {t.lstrip("#") for t in remove}
+        tags = [t for t in session.tags if t not in gone]
+        tags += [t.lstrip("#") for t in add if t.lstrip("#") not in tags]
+        session.tags = tags
+        return await self._updated(session)
+
+    async def rename(self, ref: str, name: str) -> Session:
+        session = self.get(ref)
+        session.name = name
+        return await self._updated(session)
+
+    async def _updated(self, session: Session) -> Session:
+        self.emit(session.id, ev.SESSION_UPDATED, {"session": session.to_dict()})
+        await self.store.save_session(session)
+        return session
+
+    async def archive(self, ref: str) -> Session:
+        """Stop the agent and hide the session; its worktree and branch stay."""
+        session = self.get(ref)
+        await self._stop_agent(self.hosts[session.id])
+        self.set_state(session, State.ARCHIVED)
+        await self.store.save_session(session)
+        return session
+
+    async def unarchive(self, ref: str) -> Session:
+        session = self.get(ref)
+        self.set_state(session, State.IDLE)
+        await self._start_agent(session)
+        await self.store.save_session(session)
+        return session
+
+    async def remove(self, ref: str, *, delete_branch: bool = False) -> None:
+        """Stop the agent, run the tear-down script, remove the worktree and forget the session."""
+        session = self.get(ref)
+        host = self.hosts[session.id]
+        await self._stop_agent(host)
+        info = await self.repo_info(session.repo_id)
+        cfg = self.config.worktrees
+        if cfg.teardown and session.path.is_dir():
+            result = await run_script(cfg.teardown, session.path, host.env, cfg.setup_timeout)
+            if not result.ok:
+                self.emit(session.id, ev.NOTICE, {"text": "tear-down script failed", "output": result.output})
+        await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
+        self.emit(session.id, ev.SESSION_REMOVED, {"branch_kept": not delete_branch})
+        self._coalescer.flush()
+        await self.store.delete_session(session.id)
+        del self.sessions[session.id]
+        del self.hosts[session.id]
+
+    # -- JSON commands ---------------------------------------------------------------------------
+
+    async def execute(self, command: dict[str, Any]) -> Any:
+        """Run one command given as a JSON-able dict: {"cmd": name, ...arguments}."""
+        from cockpit.core.commands import dispatch
+
+        return await dispatch(self, command)
+
+
+def _ignore_closed_store(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved so asyncio does not log it; a closed store is expected at exit

@@ -1,0 +1,67 @@
+"""Events: everything the UI, the CLI and the server learn about sessions.
+
+An event is a plain JSON-serialisable record. Agents emit them through the engine, the store
+appends them, and subscribers receive them. Keeping one flat shape (kind + data) means the same
+stream works in-process and over a socket.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Session lifecycle
+SESSION_CREATED = "session.created"
+SESSION_UPDATED = "session.updated"  # name, tags, usage or other fields changed
+SESSION_STATE = "session.state"
+SESSION_REMOVED = "session.removed"
+# Conversation
+USER_MESSAGE = "message.user"
+TEXT_DELTA = "text.delta"  # streamed assistant text; persisted coalesced as TEXT
+TEXT = "text"  # a coalesced run of assistant text (what the store keeps)
+THOUGHT_DELTA = "thought.delta"
+THOUGHT = "thought"  # a coalesced run of reasoning text
+MESSAGE_END = "message.end"
+TOOL_CALL = "tool.call"
+TOOL_RESULT = "tool.result"
+APPROVAL_REQUEST = "approval.request"
+APPROVAL_RESOLVED = "approval.resolved"
+USAGE = "usage"
+NOTICE = "notice"  # something the person should read: retries, context trimmed, set-up output
+ERROR = "error"
+TURN_START = "turn.start"
+TURN_END = "turn.end"
+# Stream control for subscribers
+RESYNC = "resync"  # the subscriber fell behind; reload the snapshot
+
+#: Streamed kinds, delivered live one by one but stored coalesced as the mapped kind.
+COALESCED = {TEXT_DELTA: TEXT, THOUGHT_DELTA: THOUGHT}
+
+
+@dataclass(slots=True)
+class Event:
+    """One thing that happened to a session (or to the cockpit when `session` is empty)."""
+
+    kind: str
+    session: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0  # per-session order, assigned by the engine
+    ts: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Event:
+        return cls(
+            kind=raw["kind"],
+            session=raw.get("session", ""),
+            data=dict(raw.get("data") or {}),
+            seq=int(raw.get("seq", 0)),
+            ts=float(raw.get("ts", 0.0)),
+        )

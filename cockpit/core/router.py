@@ -1,0 +1,93 @@
+"""Parsing an instruction line into targets and text.
+
+Targets are the leading words that start with `@` or `#`: `@3` (number), `@api` (name, slug or
+id), `#backend` (tag) and the groups `@all @marked @waiting @idle @error @running`. A line with
+no targets goes to the marked set, else the focused session. Anything that names nobody is
+refused with a message, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from cockpit.core.model import Session
+from cockpit.core.states import State
+from cockpit.errors import RouteError
+
+_STATE_GROUPS = {
+    "waiting": State.WAITING, "idle": State.IDLE, "error": State.ERROR, "running": State.RUNNING,
+}
+GROUPS = ("all", "marked", *_STATE_GROUPS)
+_CLOSED = (State.ARCHIVED, State.MERGED)
+
+
+@dataclass(frozen=True)
+class Route:
+    targets: tuple[Session, ...]
+    text: str
+
+
+def split_targets(line: str) -> tuple[list[str], str]:
+    """Leading `@x` / `#x` words, and the rest of the line."""
+    words = line.strip().split(" ")
+    tokens: list[str] = []
+    while words and (words[0].startswith(("@", "#")) or words[0] == ""):
+        word = words.pop(0)
+        if word:
+            tokens.append(word)
+    return tokens, " ".join(words).strip()
+
+
+def resolve_token(token: str, sessions: Sequence[Session], marked: Iterable[str] = ()) -> list[Session]:
+    """The sessions one target word names (empty if none)."""
+    open_sessions = [s for s in sessions if s.state not in _CLOSED]
+    if token.startswith("#"):
+        tag = token[1:].lower()
+        return [s for s in open_sessions if tag in (t.lower() for t in s.tags)]
+    name = token[1:]
+    key = name.lower()
+    if key == "all":
+        return open_sessions
+    if key == "marked":
+        wanted = set(marked)
+        return [s for s in sessions if s.id in wanted]
+    if key in _STATE_GROUPS:
+        return [s for s in sessions if s.state == _STATE_GROUPS[key]]
+    if name.isdigit():
+        return [s for s in sessions if s.number == int(name)]
+    exact = [s for s in sessions if key in (s.id.lower(), s.name.lower(), s.slug.lower())]
+    if exact:
+        return exact
+    by_prefix = [s for s in sessions if s.id.lower().startswith(key)]
+    return by_prefix if len(by_prefix) == 1 else []
+
+
+def route(
+    line: str,
+    sessions: Sequence[Session],
+    *,
+    focused: str | None = None,
+    marked: Iterable[str] = (),
+) -> Route:
+    tokens, text = split_targets(line)
+    marked = list(marked)
+    if not text:
+        raise RouteError("nothing to send: type an instruction after the targets")
+    if not tokens:
+        by_id = {s.id: s for s in sessions}
+        chosen = [by_id[m] for m in marked if m in by_id] or ([by_id[focused]] if focused in by_id else [])
+        if not chosen:
+            raise RouteError("no target: focus a pane, mark panes, or start with @name / #tag")
+        return Route(tuple(chosen), text)
+    targets: dict[str, Session] = {}
+    unknown: list[str] = []
+    for token in tokens:
+        found = resolve_token(token, sessions, marked)
+        if not found:
+            unknown.append(token)
+        for session in found:
+            targets.setdefault(session.id, session)
+    if unknown:
+        raise RouteError(f"unknown target{'s' if len(unknown) > 1 else ''}: {' '.join(unknown)}")
+    return Route(tuple(targets.values()), text)

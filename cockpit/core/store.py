@@ -1,0 +1,292 @@
+"""The event store: one SQLite file (WAL) that is the source of truth for every transcript.
+
+Writes go through one queue drained by a single writer task that commits in groups: an
+`append` returns once the batch holding its event is committed, so many sessions streaming at
+once share a handful of commits per second, and everything whose append returned survives a
+crash or `kill -9`. `append_nowait` is for bulk writers that flush explicitly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from cockpit.core.events import Event
+from cockpit.core.model import Repo, Session, Usage
+from cockpit.errors import CockpitError
+
+#: Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE repos (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        slug TEXT NOT NULL UNIQUE,
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        number INTEGER NOT NULL UNIQUE,
+        repo_id INTEGER NOT NULL REFERENCES repos(id),
+        state TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX events_by_session ON events(session, seq);
+    CREATE TABLE usage (
+        id INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        ts REAL NOT NULL,
+        model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        cost_known INTEGER NOT NULL
+    );
+    CREATE INDEX usage_by_session ON usage(session);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+INSERT_EVENT = "INSERT INTO events (session, seq, ts, kind, data) VALUES (?, ?, ?, ?, ?)"
+_MAX_BATCH = 10_000
+
+
+def event_row(event: Event) -> tuple[str, int, float, str, str]:
+    return (event.session, event.seq, event.ts, event.kind, json.dumps(event.data, separators=(",", ":")))
+
+
+@dataclass
+class _Write:
+    sql: str
+    rows: list[tuple[Any, ...]]
+    done: asyncio.Future[None] | None
+
+
+class Store:
+    """Async access to `cockpit.db`. Open with `await Store.open(path)`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path):
+        self._db = db
+        self.path = path
+        self._queue: asyncio.Queue[_Write] = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write_loop(), name="cockpit-store-writer")
+        self._failure: BaseException | None = None
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Store:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path))
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await _migrate(db, path)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self.flush()
+        self._writer.cancel()
+        try:
+            await self._writer
+        except asyncio.CancelledError:
+            pass
+        await self._db.close()
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            size = len(first.rows)
+            while size < _MAX_BATCH and not self._queue.empty():
+                item = self._queue.get_nowait()
+                batch.append(item)
+                size += len(item.rows)
+            try:
+                await self._apply(batch)
+            except Exception as exc:  # keep the writer alive; report to every waiter
+                for item in batch:
+                    if item.done is None:
+                        self._failure = exc  # a fire-and-forget write was lost: tell the next flush
+                    elif not item.done.done():
+                        item.done.set_exception(exc)
+                continue
+            for item in batch:
+                if item.done is not None and not item.done.done():
+                    item.done.set_result(None)
+
+    async def _apply(self, batch: list[_Write]) -> None:
+        """Run a batch in one transaction; consecutive writes of the same SQL go together."""
+        index = 0
+        while index < len(batch):
+            sql, rows = batch[index].sql, list(batch[index].rows)
+            index += 1
+            while index < len(batch) and batch[index].sql == sql:
+                rows.extend(batch[index].rows)
+                index += 1
+            if sql:  # the empty statement is a flush marker
+                await self._db.executemany(sql, rows)
+        await self._db.commit()
+
+    def _enqueue(self, sql: str, rows: list[tuple[Any, ...]], wait: bool) -> asyncio.Future[None] | None:
+        done = asyncio.get_running_loop().create_future() if wait else None
+        self._queue.put_nowait(_Write(sql, rows, done))
+        return done
+
+    async def append(self, event: Event) -> None:
+        """Append one event; returns once it is committed."""
+        await self._enqueue(INSERT_EVENT, [event_row(event)], wait=True)  # type: ignore[misc]
+
+    async def append_many(self, events: Iterable[Event]) -> None:
+        await self._enqueue(INSERT_EVENT, [event_row(e) for e in events], wait=True)  # type: ignore[misc]
+
+    def append_nowait(self, event: Event) -> None:
+        """Queue an event without waiting; `flush()` makes it durable."""
+        self._enqueue(INSERT_EVENT, [event_row(event)], wait=False)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed; raise if a queued write failed."""
+        await self._enqueue("", [], wait=True)  # type: ignore[misc]
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise CockpitError(f"{self.path}: a queued write failed: {failure}")
+
+    async def _write(self, sql: str, *params: Any) -> None:
+        await self._enqueue(sql, [params], wait=True)  # type: ignore[misc]
+
+    # -- repositories and sessions ---------------------------------------------------------------
+
+    async def add_repo(self, path: str, slug: str) -> Repo:
+        """Register a repository (idempotent by path); slugs are made unique."""
+        await self.flush()
+        async with self._db.execute("SELECT id, path, slug FROM repos WHERE path = ?", (path,)) as cur:
+            row = await cur.fetchone()
+        if row:
+            return Repo(*row)
+        taken = {r.slug for r in await self.repos()}
+        unique, n = slug, 1
+        while unique in taken:
+            n += 1
+            unique = f"{slug}-{n}"
+        await self._write("INSERT INTO repos (path, slug, added_at) VALUES (?, ?, ?)", path, unique, time.time())
+        async with self._db.execute("SELECT id, path, slug FROM repos WHERE path = ?", (path,)) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return Repo(*row)
+
+    async def repos(self) -> list[Repo]:
+        async with self._db.execute("SELECT id, path, slug FROM repos ORDER BY id") as cur:
+            return [Repo(*row) for row in await cur.fetchall()]
+
+    async def save_session(self, session: Session) -> None:
+        await self._write(
+            "INSERT INTO sessions (id, number, repo_id, state, data, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data, "
+            "updated_at = excluded.updated_at",
+            session.id, session.number, session.repo_id, session.state.value,
+            json.dumps(session.to_dict()), time.time(),
+        )
+
+    async def delete_session(self, session_id: str) -> None:
+        """Forget a session and everything it recorded."""
+        for sql in ("DELETE FROM events WHERE session = ?", "DELETE FROM usage WHERE session = ?",
+                    "DELETE FROM sessions WHERE id = ?"):
+            self._enqueue(sql, [(session_id,)], wait=False)
+        await self.flush()
+
+    async def sessions(self) -> list[Session]:
+        async with self._db.execute("SELECT data FROM sessions ORDER BY number") as cur:
+            return [Session.from_dict(json.loads(row[0])) for row in await cur.fetchall()]
+
+    async def get_meta(self, key: str, default: str = "") -> str:
+        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else default
+
+    def set_meta_nowait(self, key: str, value: str) -> None:
+        self._enqueue(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [(key, value)], wait=False,
+        )
+
+    # -- reading events --------------------------------------------------------------------------
+
+    async def events(self, session: str, after_seq: int = 0, limit: int = -1) -> list[Event]:
+        async with self._db.execute(
+            "SELECT session, seq, ts, kind, data FROM events WHERE session = ? AND seq > ? "
+            "ORDER BY seq, id LIMIT ?", (session, after_seq, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
+
+    async def all_events(self) -> dict[str, list[Event]]:
+        """Every transcript at once, grouped by session, in one query (start-up restore)."""
+        async with self._db.execute(
+            "SELECT session, seq, ts, kind, data FROM events ORDER BY session, seq, id"
+        ) as cur:
+            rows = await cur.fetchall()
+        grouped: dict[str, list[Event]] = {}
+        loads = json.loads
+        for s, q, t, k, d in rows:
+            grouped.setdefault(s, []).append(Event(k, s, loads(d), q, t))
+        return grouped
+
+    async def last_seq(self) -> dict[str, int]:
+        async with self._db.execute("SELECT session, MAX(seq) FROM events GROUP BY session") as cur:
+            return {s: q for s, q in await cur.fetchall()}
+
+    # -- usage -----------------------------------------------------------------------------------
+
+    def record_usage_nowait(self, session: str, model: str, usage: Usage) -> None:
+        self._enqueue(
+            "INSERT INTO usage (session, ts, model, prompt_tokens, completion_tokens, cost_usd, cost_known) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(session, time.time(), model, usage.prompt_tokens, usage.completion_tokens,
+              usage.cost_usd, int(usage.cost_known))], wait=False,
+        )
+
+    async def total_usage(self) -> Usage:
+        async with self._db.execute(
+            "SELECT COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
+            "COALESCE(SUM(cost_usd),0), COALESCE(MIN(cost_known),1) FROM usage"
+        ) as cur:
+            p, c, cost, known = await cur.fetchone()  # type: ignore[misc]
+        return Usage(p, c, cost, bool(known))
+
+    async def integrity_check(self) -> str:
+        async with self._db.execute("PRAGMA integrity_check") as cur:
+            return (await cur.fetchone())[0]  # type: ignore[index]
+
+
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    async with db.execute("PRAGMA user_version") as cur:
+        version = (await cur.fetchone())[0]  # type: ignore[index]
+    if version > len(MIGRATIONS):
+        raise CockpitError(
+            f"{path}: database schema version {version} is newer than this cockpit knows "
+            f"({len(MIGRATIONS)}); upgrade cockpit"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        await db.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;")

@@ -1,0 +1,204 @@
+"""The worktree manager shared by every session of every repository.
+
+A session's worktree lives at `$COCKPIT_HOME/worktrees/<repo-slug>/<session-slug>/` on the
+branch `cockpit/<session-slug>`. Reads go straight to git; anything that changes the shared
+repository runs under that repository's lock (see `cockpit.core.git`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cockpit.core.git import RepoLocks, git, git_out
+from cockpit.errors import GitError
+
+BRANCH_PREFIX = "cockpit/"
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    root: Path  # top of the main checkout
+    common_dir: Path  # the shared .git directory
+    slug: str
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: Path
+    branch: str  # full branch name, e.g. cockpit/fix-tests
+    slug: str
+    base_ref: str
+    base_commit: str
+
+
+@dataclass(frozen=True)
+class WorktreeEntry:
+    """One line of `git worktree list --porcelain`."""
+
+    path: Path
+    head: str
+    branch: str  # "" when detached
+    prunable: bool
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
+    return slug or "session"
+
+
+class WorktreeManager:
+    def __init__(self, home: Path):
+        self.root = Path(home) / "worktrees"
+        self.locks = RepoLocks()
+
+    # -- repositories -------------------------------------------------------------------------
+
+    async def inspect_repo(self, path: Path | str) -> RepoInfo:
+        """Validate that `path` is inside a git repository with at least one commit."""
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise GitError(f"{path}: no such directory")
+        top = await git(path, "rev-parse", "--show-toplevel", "--git-common-dir", check=False)
+        if top.code != 0:
+            raise GitError(f"{path}: not a git repository (run `git init` there, or pass --repo)")
+        root_line, common_line = top.out.strip().splitlines()[:2]
+        root = Path(root_line).resolve()
+        common = Path(common_line)
+        common = (path / common).resolve() if not common.is_absolute() else common.resolve()
+        if (await git(root, "rev-parse", "--verify", "-q", "HEAD", check=False)).code != 0:
+            raise GitError(f"{root}: the repository has no commits yet; commit something first")
+        return RepoInfo(root=root, common_dir=common, slug=slugify(root.name))
+
+    async def resolve_base(self, repo: RepoInfo, base_ref: str | None) -> tuple[str, str]:
+        """Return (ref name, commit sha) for a base; default: the current branch."""
+        if not base_ref:
+            branch = await git(repo.root, "symbolic-ref", "-q", "--short", "HEAD", check=False)
+            if branch.code != 0:
+                raise GitError(
+                    f"{repo.root}: HEAD is detached, so there is no current branch to start from; "
+                    "pass a base ref (--base main)"
+                )
+            base_ref = branch.out.strip()
+        found = await git(repo.root, "rev-parse", "--verify", "-q", f"{base_ref}^{{commit}}", check=False)
+        if found.code != 0:
+            raise GitError(f"{repo.root}: unknown base ref {base_ref!r} (no branch, tag or commit by that name)")
+        return base_ref, found.out.strip()
+
+    def repo_dir(self, repo: RepoInfo) -> Path:
+        return self.root / repo.slug
+
+    # -- create / fork --------------------------------------------------------------------------
+
+    async def create(
+        self,
+        repo: RepoInfo,
+        name: str,
+        base_ref: str | None = None,
+        *,
+        path: Path | None = None,
+    ) -> Worktree:
+        """Make a new worktree on a new branch `cockpit/<slug>` from `base_ref`.
+
+        A slug already taken by a branch or a folder gets a numeric suffix; the check and the
+        `worktree add` happen under the repository lock, so concurrent creations never race.
+        """
+        ref, commit = await self.resolve_base(repo, base_ref)
+        if path is not None and Path(path).exists():
+            raise GitError(f"{path}: path exists; choose another path or remove it")
+        async with self.locks.for_repo(repo.common_dir):
+            slug = await self._free_slug(repo, slugify(name), explicit_path=path)
+            target = Path(path) if path is not None else self.repo_dir(repo) / slug
+            target.parent.mkdir(parents=True, exist_ok=True)
+            branch = BRANCH_PREFIX + slug
+            await git(repo.root, "worktree", "add", "--quiet", "-b", branch, str(target), commit)
+        return Worktree(path=target, branch=branch, slug=slug, base_ref=ref, base_commit=commit)
+
+    async def _free_slug(self, repo: RepoInfo, wanted: str, explicit_path: Path | None) -> str:
+        branches = set(
+            (await git_out(repo.root, "for-each-ref", "--format=%(refname:short)", "refs/heads/cockpit/")).split()
+        )
+        candidate, n = wanted, 1
+        while (
+            BRANCH_PREFIX + candidate in branches
+            or (explicit_path is None and (self.repo_dir(repo) / candidate).exists())
+        ):
+            n += 1
+            candidate = f"{wanted}-{n}"
+        return candidate
+
+    async def fork(self, repo: RepoInfo, source: Path, name: str) -> Worktree:
+        """A new worktree that starts from `source`'s current state, uncommitted work included.
+
+        The source's working tree is captured with a temporary index (its own index and files
+        are not touched), the new worktree is made at the source's HEAD, and the captured tree
+        is laid over it as uncommitted changes.
+        """
+        snapshot = await snapshot_tree(source)
+        head = await git_out(source, "rev-parse", "HEAD")
+        made = await self.create(repo, name, head)
+        await git(made.path, "read-tree", "-m", "-u", "HEAD", snapshot)
+        await git(made.path, "reset", "-q")  # keep the files, leave the changes uncommitted
+        return made
+
+    # -- list / remove / prune / adopt ----------------------------------------------------------
+
+    async def list(self, repo: RepoInfo) -> list[WorktreeEntry]:
+        out = await git_out(repo.root, "worktree", "list", "--porcelain")
+        entries: list[WorktreeEntry] = []
+        for block in out.split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in block.splitlines():
+                key, _, value = line.partition(" ")
+                fields[key] = value
+            if "worktree" not in fields:
+                continue
+            branch = fields.get("branch", "").removeprefix("refs/heads/")
+            entries.append(
+                WorktreeEntry(Path(fields["worktree"]), fields.get("HEAD", ""), branch, "prunable" in fields)
+            )
+        return entries
+
+    async def remove(self, repo: RepoInfo, path: Path, branch: str, *, delete_branch: bool = False) -> None:
+        """Remove a session's worktree (even with uncommitted changes); keep its branch unless asked."""
+        async with self.locks.for_repo(repo.common_dir):
+            if Path(path).exists():
+                result = await git(repo.root, "worktree", "remove", "--force", "--force", str(path), check=False)
+                if result.code != 0 and Path(path).exists():
+                    shutil.rmtree(path, ignore_errors=True)
+            await git(repo.root, "worktree", "prune")
+            if delete_branch and branch:
+                await git(repo.root, "branch", "-D", branch, check=False)
+
+    async def prune(self, repo: RepoInfo) -> list[Path]:
+        """Forget worktrees whose folders are gone; return the paths that were pruned."""
+        stale = [e.path for e in await self.list(repo) if e.prunable]
+        async with self.locks.for_repo(repo.common_dir):
+            await git(repo.root, "worktree", "prune")
+        return stale
+
+    async def orphans(self, repo: RepoInfo, known: set[Path]) -> list[WorktreeEntry]:
+        """Cockpit worktrees git knows but the caller does not: left behind by a crash."""
+        ours = self.repo_dir(repo).resolve()
+        known_real = {Path(p).resolve() for p in known}
+        return [
+            e for e in await self.list(repo)
+            if not e.prunable
+            and e.branch.startswith(BRANCH_PREFIX)
+            and e.path.resolve().parent == ours
+            and e.path.resolve() not in known_real
+        ]
+
+
+async def snapshot_tree(worktree: Path) -> str:
+    """Write the worktree's files (tracked changes and untracked, not ignored) as a tree object."""
+    with tempfile.TemporaryDirectory(prefix="cockpit-index-") as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        await git(worktree, "read-tree", "HEAD", env=env)
+        await git(worktree, "add", "-A", ".", env=env)
+        return await git_out(worktree, "write-tree", env=env)
+
