@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
     parser.add_argument("--repo", default=".", help="the git repository to work in (default: .)")
+    parser.add_argument("--serve", action="store_true", help="serve the cockpit in a browser tab (textual-serve)")
+    parser.add_argument("--host", default="127.0.0.1", help="address for --serve (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port for --serve (default: 8000)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     new = sub.add_parser("new", help="create sessions: a worktree and branch each")
@@ -47,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("sessions", nargs="+", help="session ids, numbers or names")
     rm.add_argument("--delete-branch", action="store_true", help="also delete the branch")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    demo = sub.add_parser("demo", help="simulated agents at work in a sample repository (no API key)")
+    demo.add_argument("--print", action="store_true", help="print events instead of opening the screen")
+    demo.add_argument("--timeout", type=float, default=120, help="with --print: stop after this many seconds")
     return parser
 
 
@@ -111,20 +118,44 @@ def _cmd_rm(args: argparse.Namespace) -> int:
     return asyncio.run(_with_engine(args, work))
 
 
+def _cmd_tui(args: argparse.Namespace) -> int:
+    from cockpit.ui.run import run_cockpit
+
+    asyncio.run(run_cockpit(load_config(Path(args.repo)), repo=args.repo))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """The demo makes its own sample repository unless --repo names one."""
+    from cockpit.demo import run
+
+    repo = Path(args.repo) if args.repo != "." else None
+    if args.print:
+        return asyncio.run(run.run_demo_print(sys.stdout, repo, timeout=args.timeout))
+    asyncio.run(run.run_demo_tui(repo))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "new": _cmd_new,
     "ls": _cmd_ls,
     "rm": _cmd_rm,
+    "demo": _cmd_demo,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
+        if args.serve:
+            if args.command is not None:
+                raise CockpitError(f"--serve runs the cockpit screen; it cannot be combined with {args.command!r}")
+            from cockpit.ui.serve import serve
+
+            return serve(Path(args.repo), host=args.host, port=args.port)
+        if args.command is None:
+            return _cmd_tui(args)
         return COMMANDS[args.command](args)
     except CockpitError as exc:
         print(f"cockpit: {exc}", file=sys.stderr)

@@ -36,6 +36,9 @@ class ModelConfig:
     context_window: int = 0  # 0 = ask litellm, fall back to 128k
     max_output_tokens: int = 4096
     temperature: float = 0.0
+    retries: int = 4  # after a 429 / 5xx / timeout / dropped stream
+    retry_base_s: float = 1.0  # first back-off; doubles each try
+    stall_timeout_s: float = 90.0  # no chunk for this long = a dropped stream
 
 
 @dataclass
@@ -105,8 +108,8 @@ class Defaults:
 class Config:
     theme: str = "cockpit-dark"
     defaults: Defaults = field(default_factory=Defaults)
-    models: dict[str, ModelConfig] = field(default_factory=dict)
-    agents: dict[str, AgentConfig] = field(default_factory=dict)
+    models: dict[str, ModelConfig] = field(default_factory=lambda: {"default": ModelConfig(default_model())})
+    agents: dict[str, AgentConfig] = field(default_factory=lambda: {"builtin": AgentConfig()})
     approval: ApprovalConfig = field(default_factory=ApprovalConfig)
     budgets: BudgetConfig = field(default_factory=BudgetConfig)
     layouts: dict[str, LayoutConfig] = field(default_factory=dict)
@@ -125,12 +128,16 @@ class Config:
             raise ConfigError(f"unknown agent {name!r} (configured agents: {known})") from None
 
 
+def default_model() -> str:
+    return os.environ.get("COCKPIT_MODEL", "anthropic/claude-sonnet-4-5")
+
+
 def _builtin_defaults() -> dict[str, Any]:
-    """What every cockpit has before any file is read: one model and one built-in agent."""
-    return {
-        "models": {"default": {"model": os.environ.get("COCKPIT_MODEL", "anthropic/claude-sonnet-4-5")}},
-        "agents": {"builtin": {"kind": "llm", "model": "default"}},
-    }
+    """What every cockpit has before any file is read: one model and one built-in agent.
+
+    (The same as `Config()`; as raw TOML so user files merge into it key by key.)
+    """
+    return {"models": {"default": {"model": default_model()}}, "agents": {"builtin": {}}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,7 +219,7 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
 def _build(cls: type, raw: Any, source: Path | str, prefix: str) -> Any:
     """Build dataclass `cls` from a TOML table, raising ConfigError on the first mistake."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: key '{prefix}' must be a table")
+        raise ConfigError(f"{source}: key '{prefix}' must be a table, got {_describe(raw)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}

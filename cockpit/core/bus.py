@@ -2,7 +2,9 @@
 
 Each subscriber has a bounded queue. Publishing never waits: when a subscriber's queue is full
 its backlog is dropped and replaced by one `resync` event, telling it to reload the snapshot
-and the transcripts it shows from the store. Agents and other subscribers are unaffected.
+and the transcripts it shows from the store. Until it takes that event, nothing more is queued
+for it (the reload will cover it), so a subscriber that stopped reading costs one check per
+event and holds one event. Agents and other subscribers are unaffected.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ class Subscription:
         self._ready = asyncio.Event()
         self.resyncs = 0
         self.closed = False
+        self._resync_pending = False
 
     def _offer(self, event: Event) -> None:
-        if self._accept is not None and not self._accept(event):
+        if self._resync_pending or (self._accept is not None and not self._accept(event)):
             return
         if len(self._items) >= self._maxsize:
             self._items.clear()
             self.resyncs += 1
+            self._resync_pending = True
             self._items.append(Event(RESYNC, data={"reason": "subscriber fell behind"}))
         else:
             self._items.append(event)
@@ -42,6 +46,7 @@ class Subscription:
         items = list(self._items)
         self._items.clear()
         self._ready.clear()
+        self._resync_pending = False
         return items
 
     async def get(self) -> Event:
@@ -53,6 +58,7 @@ class Subscription:
         event = self._items.popleft()
         if not self._items:
             self._ready.clear()
+            self._resync_pending = False  # the resync (if any) is handed out: queue again
         return event
 
     def close(self) -> None:

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 
 async def _create(engine: Engine, repo: str, **kwargs: Any) -> list[dict[str, Any]]:
+    try:
+        inspect.signature(engine.create_sessions).bind(repo, **kwargs)
+    except TypeError as exc:
+        raise CockpitError(f"command 'create': {exc}") from None
     return [s.to_dict() for s in await engine.create_sessions(repo, **kwargs)]
 
 

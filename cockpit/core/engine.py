@@ -92,6 +92,9 @@ class Engine:
                 await self._adopt_orphans(repo)
 
     async def close(self) -> None:
+        """Stop every agent and make everything emitted so far durable (safe to call twice)."""
+        if self.store.closed:
+            return
         for host in list(self.hosts.values()):
             await self._stop_agent(host)
         if self._flusher is not None:
@@ -188,36 +191,47 @@ class Engine:
         await self.worktrees.resolve_base(info, base_ref if source is None else source.base_commit)
         base = name or (task.split("\n")[0][:30] if task else "") or (f"fork-{source.slug}" if source else "session")
         names = [base if count == 1 else f"{base}-{i + 1}" for i in range(count)]
+        # Numbers follow the names (@1 is x-1), whichever worktree happens to be ready first.
+        numbers = [self._next_number() for _ in names]
 
-        async def one(session_name: str) -> Session:
+        async def one(session_name: str, number: int) -> Session:
             if source is not None:
                 made = await self.worktrees.fork(info, source.path, session_name)
                 made = Worktree(made.path, made.branch, made.slug, source.base_ref, source.base_commit)
             else:
                 made = await self.worktrees.create(info, session_name, base_ref)
             session = self._new_session(repo, made, name=session_name, agent=agent, model=model,
-                                        task=task, tags=list(tags))
+                                        task=task, tags=list(tags), number=number)
             if source is not None:
                 session.forked_from = source.id
             await self._register(session)
             await self._prepare(session, info)
             return session
 
-        created = list(await asyncio.gather(*(one(n) for n in names)))
+        results = await asyncio.gather(*(one(n, k) for n, k in zip(names, numbers)), return_exceptions=True)
+        created = [r for r in results if isinstance(r, Session)]
         for session in created:
-            await self._start_agent(session)
+            await self._start_agent(session, task)
         await self.sync()
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            # The sessions that were made stay (they are in the snapshot); report the first failure.
+            raise failures[0]
         return created
 
-    def _new_session(self, repo: Repo, made: Worktree, *, name: str, agent: str, model: str,
-                     task: str, tags: list[str]) -> Session:
+    def _next_number(self) -> int:
         self._last_number += 1
         self.store.set_meta_nowait("last_number", str(self._last_number))
+        return self._last_number
+
+    def _new_session(self, repo: Repo, made: Worktree, *, name: str, agent: str, model: str,
+                     task: str, tags: list[str], number: int | None = None) -> Session:
+        number = self._next_number() if number is None else number
         return Session(
-            id=self._new_id(), number=self._last_number, name=name, slug=made.slug, repo_id=repo.id,
+            id=self._new_id(), number=number, name=name, slug=made.slug, repo_id=repo.id,
             branch=made.branch, base_ref=made.base_ref, base_commit=made.base_commit,
             worktree=str(made.path), agent=agent, model=model, task=task, tags=tags,
-            port=port_block(self._last_number, self.config.worktrees),
+            port=port_block(number, self.config.worktrees),
         )
 
     def _new_id(self) -> str:
@@ -244,8 +258,10 @@ class Engine:
         """Bring local files and run the set-up script; failures are shown, not fatal."""
         cfg = self.config.worktrees
         brought = await asyncio.to_thread(bring_local_files, info.root, session.path, cfg)
-        if brought:
-            self.emit(session.id, ev.NOTICE, {"text": f"brought from the main checkout: {', '.join(brought)}"})
+        if brought.files:
+            self.emit(session.id, ev.NOTICE, {"text": f"brought from the main checkout: {', '.join(brought.files)}"})
+        for line in brought.refused:
+            self.emit(session.id, ev.NOTICE, {"text": line})
         if cfg.setup:
             result = await run_script(cfg.setup, session.path, self.hosts[session.id].env, cfg.setup_timeout)
             status = "ok" if result.ok else ("timed out" if result.timed_out else f"failed (exit {result.exit_code})")
@@ -253,19 +269,22 @@ class Engine:
                 "text": f"set-up script {status}", "output": result.output, "ok": result.ok, "setup": True,
             })
 
-    async def _start_agent(self, session: Session) -> None:
+    async def _start_agent(self, session: Session, task: str = "") -> None:
+        """Start the session's backend and give it `task` (the first instruction) if any."""
         host = self.hosts[session.id]
         if self.agent_factory is None:
-            self.set_state(session, State.IDLE)
+            if session.state == State.STARTING:
+                self.set_state(session, State.IDLE)
             return
         try:
             host.backend = self.agent_factory(host)
             await host.backend.start()
         except CockpitError as exc:
+            host.backend = None
             self.set_state(session, State.ERROR, str(exc))
             return
-        if session.task:
-            await self.send(session.id, session.task)
+        if task:
+            await self.send(session.id, task)
         elif session.state == State.STARTING:
             self.set_state(session, State.IDLE)
 
@@ -297,8 +316,8 @@ class Engine:
         self._save_soon(session)
 
     def _save_soon(self, session: Session) -> None:
-        task = asyncio.get_running_loop().create_task(self.store.save_session(session))
-        task.add_done_callback(_ignore_closed_store)
+        """Queue the session record as it is now; the next `sync()` (or close) commits it."""
+        self.store.save_session_nowait(session)
 
     def add_usage(self, session: Session, model: str, usage: Usage) -> None:
         session.usage.add(usage)
@@ -345,10 +364,13 @@ class Engine:
         session = self.get(ref)
         if session.state in (State.ARCHIVED, State.MERGED):
             raise CockpitError(f"session @{session.number} is {session.state.value}; unarchive it first")
+        host = self.hosts[session.id]
+        if host.backend is None and self.agent_factory is not None:
+            # Restored after a restart (or failed to start before): start it now.
+            await self._start_agent(session)
         self.emit(session.id, ev.USER_MESSAGE, {"text": text})
-        backend = self.hosts[session.id].backend
-        if backend is not None:
-            await backend.send(text)
+        if host.backend is not None:
+            await host.backend.send(text)
 
     async def interrupt(self, ref: str) -> None:
         session = self.get(ref)
@@ -425,8 +447,3 @@ class Engine:
         from cockpit.core.commands import dispatch
 
         return await dispatch(self, command)
-
-
-def _ignore_closed_store(task: asyncio.Task[None]) -> None:
-    if not task.cancelled():
-        task.exception()  # retrieved so asyncio does not log it; a closed store is expected at exit

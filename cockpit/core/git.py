@@ -34,8 +34,16 @@ class GitFailed(GitError):
     def __init__(self, args: tuple[str, ...], result: GitResult):
         self.args_ = args
         self.result = result
-        detail = (result.err or result.out).strip().splitlines()
-        super().__init__(f"git {' '.join(args)}: {detail[-1] if detail else f'exit {result.code}'}")
+        super().__init__(f"git {' '.join(args)}: {_reason(result)}")
+
+
+def _reason(result: GitResult) -> str:
+    """The line of git's output that says what went wrong (git adds advice after it)."""
+    lines = [line.strip() for line in (result.err or result.out).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else f"exit {result.code}"
 
 
 def _git_env(extra: Mapping[str, str] | None) -> dict[str, str]:

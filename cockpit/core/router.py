@@ -8,6 +8,7 @@ refused with a message, never dropped silently.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -28,15 +29,20 @@ class Route:
     text: str
 
 
+_TARGET = re.compile(r"\s*([@#]\S+)(?=\s|$)")
+
+
 def split_targets(line: str) -> tuple[list[str], str]:
-    """Leading `@x` / `#x` words, and the rest of the line."""
-    words = line.strip().split(" ")
+    """Leading `@x` / `#x` words, and the rest of the line (its inner spacing kept).
+
+    Targets may be separated by any whitespace; a lone `@` or `#` is text, not a target.
+    """
     tokens: list[str] = []
-    while words and (words[0].startswith(("@", "#")) or words[0] == ""):
-        word = words.pop(0)
-        if word:
-            tokens.append(word)
-    return tokens, " ".join(words).strip()
+    position = 0
+    while match := _TARGET.match(line, position):
+        tokens.append(match.group(1))
+        position = match.end()
+    return tokens, line[position:].strip()
 
 
 def resolve_token(token: str, sessions: Sequence[Session], marked: Iterable[str] = ()) -> list[Session]:
@@ -75,8 +81,8 @@ def route(
     if not text:
         raise RouteError("nothing to send: type an instruction after the targets")
     if not tokens:
-        by_id = {s.id: s for s in sessions}
-        chosen = [by_id[m] for m in marked if m in by_id] or ([by_id[focused]] if focused in by_id else [])
+        wanted = set(marked)
+        chosen = [s for s in sessions if s.id in wanted] or [s for s in sessions if s.id == focused]
         if not chosen:
             raise RouteError("no target: focus a pane, mark panes, or start with @name / #tag")
         return Route(tuple(chosen), text)

@@ -12,6 +12,7 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cockpit.config import WorktreeConfig
 
 INCLUDE_FILE = ".worktreeinclude"
 _OUTPUT_CAP = 64_000
+_DRAIN_S = 2.0  # how long to keep reading after the script exits
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,22 @@ def include_patterns(repo_root: Path, cfg: WorktreeConfig) -> tuple[list[str], l
     return copy, list(cfg.symlink)
 
 
-def bring_local_files(repo_root: Path, worktree: Path, cfg: WorktreeConfig) -> list[str]:
-    """Copy/symlink the configured files from the main checkout; return what was brought."""
+@dataclass(frozen=True)
+class Brought:
+    files: list[str]  # copied or symlinked, relative to the repository root
+    refused: list[str]  # one line each: what was not brought, and why
+
+
+def bring_local_files(repo_root: Path, worktree: Path, cfg: WorktreeConfig) -> Brought:
+    """Copy/symlink the configured files from the main checkout; say what was brought.
+
+    A symlink to a folder is refused when the main checkout ignores that folder but git would
+    not ignore the link (a `data/` pattern matches folders only, and git sees a link as a
+    file): the link would show up as a new file that an agent might commit.
+    """
     copy, link = include_patterns(repo_root, cfg)
     brought: list[str] = []
+    refused: list[str] = []
     for patterns, mode in ((copy, "copy"), (link, "link")):
         for pattern in patterns:
             for source in sorted(repo_root.glob(pattern)):
@@ -77,29 +91,66 @@ def bring_local_files(repo_root: Path, worktree: Path, cfg: WorktreeConfig) -> l
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if mode == "link":
                     target.symlink_to(source)
+                    if source.is_dir() and _ignored(repo_root, rel) and not _ignored(worktree, rel):
+                        target.unlink()
+                        refused.append(
+                            f"{rel}: not symlinked, git would not ignore the link (ignore it as "
+                            f"`/{rel}` without a trailing slash, or copy it instead)"
+                        )
+                        continue
                 elif source.is_dir():
                     shutil.copytree(source, target, symlinks=True)
                 else:
                     shutil.copy2(source, target)
                 brought.append(str(rel))
-    return brought
+    return Brought(brought, refused)
+
+
+def _ignored(checkout: Path, rel: Path) -> bool:
+    done = subprocess.run(
+        ["git", "check-ignore", "-q", "--", str(rel)], cwd=checkout,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return done.returncode == 0
 
 
 async def run_script(command: str, cwd: Path, env: dict[str, str], timeout: float) -> ScriptResult:
-    """Run a set-up or tear-down command; never raises for the script's own failure."""
+    """Run a set-up or tear-down command; never raises for the script's own failure.
+
+    Output is read as it comes, so a script that times out still shows what it printed. A
+    script that leaves a background process holding its output open (`server &`) is done when
+    the script itself exits.
+    """
     proc = await asyncio.create_subprocess_exec(
         "bash", "-c", command, cwd=str(cwd), env={**os.environ, **env},
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True,
     )
+    output = bytearray()
+    reader = asyncio.create_task(_collect(proc, output))
+    timed_out = False
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
+        timed_out = True
         _kill_group(proc.pid)
-        out, _ = await proc.communicate()
-        return ScriptResult(False, -1, _tail(out), timed_out=True)
+        await proc.wait()
+    try:
+        await asyncio.wait_for(asyncio.shield(reader), _DRAIN_S)
+    except TimeoutError:
+        reader.cancel()
+    if timed_out:
+        return ScriptResult(False, -1, _tail(bytes(output)), timed_out=True)
     code = proc.returncode or 0
-    return ScriptResult(code == 0, code, _tail(out))
+    return ScriptResult(code == 0, code, _tail(bytes(output)))
+
+
+async def _collect(proc: asyncio.subprocess.Process, into: bytearray) -> None:
+    assert proc.stdout is not None
+    while chunk := await proc.stdout.read(65536):
+        into.extend(chunk)
+        if len(into) > 4 * _OUTPUT_CAP:
+            del into[: len(into) - _OUTPUT_CAP]
 
 
 def _kill_group(pid: int) -> None:

@@ -4,13 +4,18 @@ Writes go through one queue drained by a single writer task that commits in grou
 `append` returns once the batch holding its event is committed, so many sessions streaming at
 once share a handful of commits per second, and everything whose append returned survives a
 crash or `kill -9`. `append_nowait` is for bulk writers that flush explicitly.
+
+A write that fails (a constraint, a full disk) is rolled back and fails alone: the other writes
+of its group are retried one by one, so one bad write never takes its neighbours down with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
+from operator import attrgetter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +69,32 @@ MIGRATIONS: list[str] = [
 ]
 
 INSERT_EVENT = "INSERT INTO events (session, seq, ts, kind, data) VALUES (?, ?, ?, ?, ?)"
+_SAVE_SESSION = (
+    "INSERT INTO sessions (id, number, repo_id, state, data, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at"
+)
 _MAX_BATCH = 10_000
+_RESTORE_CHUNK = 16_384
 
 
 def event_row(event: Event) -> tuple[str, int, float, str, str]:
     return (event.session, event.seq, event.ts, event.kind, json.dumps(event.data, separators=(",", ":")))
+
+
+def _group_rows(rows: list[tuple[str, int, float, str, str]], grouped: dict[str, list[Event]]) -> None:
+    """Decode (session, seq, ts, kind, data) rows into Events appended to their session's list."""
+    sessions, seqs, stamps, kinds, payloads = zip(*rows)
+    datas = json.loads("[" + ",".join(payloads) + "]")
+    for session, event in zip(sessions, map(Event, kinds, sessions, datas, seqs, stamps)):
+        events = grouped.get(session)
+        if events is None:
+            events = grouped[session] = []
+        events.append(event)
+
+
+def _session_row(session: Session) -> tuple[str, int, int, str, str, float]:
+    return (session.id, session.number, session.repo_id, session.state.value,
+            json.dumps(session.to_dict()), time.time())
 
 
 @dataclass
@@ -87,6 +113,9 @@ class Store:
         self._queue: asyncio.Queue[_Write] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop(), name="cockpit-store-writer")
         self._failure: BaseException | None = None
+        self._repo_lock = asyncio.Lock()
+        self._io = asyncio.Lock()  # held by the writer per batch, and by long reads
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -104,14 +133,24 @@ class Store:
             raise
         return cls(db, path)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def close(self) -> None:
-        await self.flush()
-        self._writer.cancel()
+        """Commit what is queued and close the file (safe to call twice)."""
+        if self._closed:
+            return
         try:
-            await self._writer
-        except asyncio.CancelledError:
-            pass
-        await self._db.close()
+            await self.flush()
+        finally:
+            self._closed = True
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+            await self._db.close()
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -124,18 +163,45 @@ class Store:
                 item = self._queue.get_nowait()
                 batch.append(item)
                 size += len(item.rows)
-            try:
-                await self._apply(batch)
-            except Exception as exc:  # keep the writer alive; report to every waiter
-                for item in batch:
-                    if item.done is None:
-                        self._failure = exc  # a fire-and-forget write was lost: tell the next flush
-                    elif not item.done.done():
-                        item.done.set_exception(exc)
-                continue
+            async with self._io:
+                await self._commit_batch(batch)
+
+    async def _commit_batch(self, batch: list[_Write]) -> None:
+        try:
+            await self._apply(batch)
+        except Exception as exc:  # keep the writer alive
+            await self._rollback()
+            if len(batch) == 1:
+                self._report(batch[0], exc)
+                return
+            # Find the write(s) at fault: retry each alone, so the others still succeed.
             for item in batch:
-                if item.done is not None and not item.done.done():
-                    item.done.set_result(None)
+                try:
+                    await self._apply([item])
+                except Exception as item_exc:
+                    await self._rollback()
+                    self._report(item, item_exc)
+                else:
+                    self._report(item, None)
+            return
+        for item in batch:
+            self._report(item, None)
+
+    def _report(self, item: _Write, failure: BaseException | None) -> None:
+        if item.done is None:
+            if failure is not None:
+                self._failure = failure  # a fire-and-forget write was lost: tell the next flush
+        elif not item.done.done():
+            if failure is None:
+                item.done.set_result(None)
+            else:
+                item.done.set_exception(failure)
+
+    async def _rollback(self) -> None:
+        try:
+            await self._db.rollback()
+        except Exception:  # the connection is unusable; the next write will say so
+            pass
 
     async def _apply(self, batch: list[_Write]) -> None:
         """Run a batch in one transaction; consecutive writes of the same SQL go together."""
@@ -151,6 +217,11 @@ class Store:
         await self._db.commit()
 
     def _enqueue(self, sql: str, rows: list[tuple[Any, ...]], wait: bool) -> asyncio.Future[None] | None:
+        """Queue a write. After `close()` a waited write raises; a fire-and-forget one is dropped."""
+        if self._closed:
+            if wait:
+                raise CockpitError(f"{self.path}: the store is closed")
+            return None
         done = asyncio.get_running_loop().create_future() if wait else None
         self._queue.put_nowait(_Write(sql, rows, done))
         return done
@@ -179,7 +250,12 @@ class Store:
     # -- repositories and sessions ---------------------------------------------------------------
 
     async def add_repo(self, path: str, slug: str) -> Repo:
-        """Register a repository (idempotent by path); slugs are made unique."""
+        """Register a repository (idempotent by path, also when called concurrently); slugs are
+        made unique."""
+        async with self._repo_lock:
+            return await self._add_repo(path, slug)
+
+    async def _add_repo(self, path: str, slug: str) -> Repo:
         await self.flush()
         async with self._db.execute("SELECT id, path, slug FROM repos WHERE path = ?", (path,)) as cur:
             row = await cur.fetchone()
@@ -201,13 +277,12 @@ class Store:
             return [Repo(*row) for row in await cur.fetchall()]
 
     async def save_session(self, session: Session) -> None:
-        await self._write(
-            "INSERT INTO sessions (id, number, repo_id, state, data, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data, "
-            "updated_at = excluded.updated_at",
-            session.id, session.number, session.repo_id, session.state.value,
-            json.dumps(session.to_dict()), time.time(),
-        )
+        """Insert or update a session record; returns once committed."""
+        await self._enqueue(_SAVE_SESSION, [_session_row(session)], wait=True)  # type: ignore[misc]
+
+    def save_session_nowait(self, session: Session) -> None:
+        """Queue a session record as it is now; `flush()` makes it durable."""
+        self._enqueue(_SAVE_SESSION, [_session_row(session)], wait=False)
 
     async def delete_session(self, session_id: str) -> None:
         """Forget a session and everything it recorded."""
@@ -242,16 +317,38 @@ class Store:
         return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
 
     async def all_events(self) -> dict[str, list[Event]]:
-        """Every transcript at once, grouped by session, in one query (start-up restore)."""
-        async with self._db.execute(
-            "SELECT session, seq, ts, kind, data FROM events ORDER BY session, seq, id"
-        ) as cur:
-            rows = await cur.fetchall()
+        """Every transcript at once, grouped by session (sorted by id), each in seq order.
+
+        This is the start-up restore path, so it avoids per-row work where it can: one table
+        scan in insertion order (walking the session index would cost a random table access
+        per row), fetched in chunks so SQLite reads the next chunk on its thread while this one
+        is decoded here, one `json.loads` per chunk over its payloads joined into one array,
+        Events built by `map`, and the cyclic garbage collector paused meanwhile (it would walk
+        the growing heap again and again; reference counting still frees). Writes wait until
+        the scan is done, so it sees one consistent state.
+        """
         grouped: dict[str, list[Event]] = {}
-        loads = json.loads
-        for s, q, t, k, d in rows:
-            grouped.setdefault(s, []).append(Event(k, s, loads(d), q, t))
-        return grouped
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            async with self._io, self._db.execute(
+                "SELECT session, seq, ts, kind, data FROM events ORDER BY id"
+            ) as cur:
+                pending = asyncio.ensure_future(cur.fetchmany(_RESTORE_CHUNK))
+                try:
+                    while rows := await pending:
+                        pending = asyncio.ensure_future(cur.fetchmany(_RESTORE_CHUNK))
+                        _group_rows(rows, grouped)
+                finally:
+                    if not pending.done():
+                        await asyncio.wait([pending])
+            by_seq = attrgetter("seq")
+            for events in grouped.values():
+                events.sort(key=by_seq)  # already in order unless written out of order; stable
+            return {session: grouped[session] for session in sorted(grouped)}
+        finally:
+            if paused:
+                gc.enable()
 
     async def last_seq(self) -> dict[str, int]:
         async with self._db.execute("SELECT session, MAX(seq) FROM events GROUP BY session") as cur:

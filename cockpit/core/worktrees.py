@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.core.git import RepoLocks, git, git_out
+from cockpit.core.git import GitFailed, RepoLocks, git, git_out
 from cockpit.errors import GitError
 
 BRANCH_PREFIX = "cockpit/"
@@ -60,7 +60,7 @@ class WorktreeManager:
 
     async def inspect_repo(self, path: Path | str) -> RepoInfo:
         """Validate that `path` is inside a git repository with at least one commit."""
-        path = Path(path).expanduser()
+        path = Path(path).expanduser().absolute()  # messages name the folder, not "."
         if not path.is_dir():
             raise GitError(f"{path}: no such directory")
         top = await git(path, "rev-parse", "--show-toplevel", "--git-common-dir", check=False)
@@ -75,15 +75,16 @@ class WorktreeManager:
         return RepoInfo(root=root, common_dir=common, slug=slugify(root.name))
 
     async def resolve_base(self, repo: RepoInfo, base_ref: str | None) -> tuple[str, str]:
-        """Return (ref name, commit sha) for a base; default: the current branch."""
+        """Return (ref name, commit sha) for a base; default: the current branch (one git call)."""
         if not base_ref:
-            branch = await git(repo.root, "symbolic-ref", "-q", "--short", "HEAD", check=False)
-            if branch.code != 0:
+            found = await git(repo.root, "rev-parse", "HEAD^{commit}", "--abbrev-ref", "HEAD", check=False)
+            commit, _, branch = found.out.strip().partition("\n")
+            if found.code != 0 or not branch or branch == "HEAD":
                 raise GitError(
                     f"{repo.root}: HEAD is detached, so there is no current branch to start from; "
                     "pass a base ref (--base main)"
                 )
-            base_ref = branch.out.strip()
+            return branch, commit
         found = await git(repo.root, "rev-parse", "--verify", "-q", f"{base_ref}^{{commit}}", check=False)
         if found.code != 0:
             raise GitError(f"{repo.root}: unknown base ref {base_ref!r} (no branch, tag or commit by that name)")
@@ -104,8 +105,10 @@ class WorktreeManager:
     ) -> Worktree:
         """Make a new worktree on a new branch `cockpit/<slug>` from `base_ref`.
 
-        A slug already taken by a branch or a folder gets a numeric suffix; the check and the
-        `worktree add` happen under the repository lock, so concurrent creations never race.
+        A slug already taken by a branch or a folder gets a numeric suffix; the check, the new
+        branch and the worktree's registration happen under the repository lock, so concurrent
+        creations never race. Writing the files (the slow part) touches only the new worktree,
+        so it runs outside the lock and many creations check out in parallel.
         """
         ref, commit = await self.resolve_base(repo, base_ref)
         if path is not None and Path(path).exists():
@@ -115,7 +118,13 @@ class WorktreeManager:
             target = Path(path) if path is not None else self.repo_dir(repo) / slug
             target.parent.mkdir(parents=True, exist_ok=True)
             branch = BRANCH_PREFIX + slug
-            await git(repo.root, "worktree", "add", "--quiet", "-b", branch, str(target), commit)
+            await git(repo.root, "worktree", "add", "--quiet", "--no-checkout", "-b", branch, str(target), commit)
+        try:
+            # Fills the index and the files, and runs a post-checkout hook like `worktree add` would.
+            await git(target, "checkout", "--quiet", "--force")
+        except BaseException:
+            await self.remove(repo, target, branch, delete_branch=True)
+            raise
         return Worktree(path=target, branch=branch, slug=slug, base_ref=ref, base_commit=commit)
 
     async def _free_slug(self, repo: RepoInfo, wanted: str, explicit_path: Path | None) -> str:
@@ -172,7 +181,9 @@ class WorktreeManager:
                     shutil.rmtree(path, ignore_errors=True)
             await git(repo.root, "worktree", "prune")
             if delete_branch and branch:
-                await git(repo.root, "branch", "-D", branch, check=False)
+                deleted = await git(repo.root, "branch", "-D", branch, check=False)
+                if deleted.code != 0 and await _branch_exists(repo.root, branch):
+                    raise GitFailed(("branch", "-D", branch), deleted)
 
     async def prune(self, repo: RepoInfo) -> list[Path]:
         """Forget worktrees whose folders are gone; return the paths that were pruned."""
@@ -192,6 +203,11 @@ class WorktreeManager:
             and e.path.resolve().parent == ours
             and e.path.resolve() not in known_real
         ]
+
+
+async def _branch_exists(root: Path, branch: str) -> bool:
+    found = await git(root, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
+    return found.code == 0
 
 
 async def snapshot_tree(worktree: Path) -> str:

@@ -1,0 +1,19 @@
+"""Choosing the backend for a session from its agent config."""
+
+from __future__ import annotations
+
+from cockpit.core.agent_api import AgentBackend, AgentHost
+from cockpit.errors import ConfigError
+
+
+def make_agent(host: AgentHost) -> AgentBackend:
+    session, config = host.session, host.config
+    agent = config.agent(session.agent)
+    if agent.kind == "llm":
+        from cockpit.agents.llm import LLMAgent
+
+        try:
+            return LLMAgent(host, config.model(session.model or agent.model))
+        except ValueError as exc:  # the approval policy refused its settings
+            raise ConfigError(f"config: [approval]: {exc}") from None
+    raise ConfigError(f"agent {session.agent!r}: kind {agent.kind!r} is not supported yet")

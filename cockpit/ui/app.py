@@ -1,0 +1,439 @@
+"""The cockpit screen: every session as a pane, an instruction bar, a status bar.
+
+The app never touches agents or git itself: it reads the engine's snapshot and events and
+sends the engine's JSON commands, so the same UI drives an in-process engine or (later) a
+server over a socket. Events are drained by one 15 Hz timer that updates pane models and
+repaints only visible panes that changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Input, Static
+
+from cockpit.config import Config
+from cockpit.core import events as ev
+from cockpit.core.events import Event
+from cockpit.errors import CockpitError
+from cockpit.ui.attention import attention_order
+from cockpit.ui.command_bar import CommandBar
+from cockpit.ui.grid import PaneGrid
+from cockpit.ui.notify import Kind, Notifier
+from cockpit.ui.palette import CockpitCommands
+from cockpit.ui.pane import AgentPane
+from cockpit.ui.status import StatusBar
+from cockpit.ui.text import SPINNER
+from cockpit.ui.zoom import ZoomScreen
+from cockpit.ui.themes import ThemeManager
+
+FLUSH_HZ = 15
+TRANSCRIPT_TAIL_EVENTS = 400
+
+
+class CockpitApp(App[None]):
+    TITLE = "cockpit"
+    COMMANDS = App.COMMANDS | {CockpitCommands}
+    CSS = """
+    Screen { layers: base overlay; }
+    """
+    BINDINGS = [
+        Binding("left,h", "move('left')", "left", show=False, id="focus.left"),
+        Binding("right,l", "move('right')", "right", show=False, id="focus.right"),
+        Binding("up,k", "move('up')", "up", show=False, id="focus.up"),
+        Binding("down,j", "move('down')", "down", show=False, id="focus.down"),
+        Binding("tab", "cycle(1)", "next pane", show=False, id="focus.next"),
+        Binding("shift+tab", "cycle(-1)", "previous pane", show=False, id="focus.previous"),
+        Binding("n", "next_attention", "next needing you", id="attention.next"),
+        Binding("space,m", "toggle_mark", "mark", id="mark.toggle"),
+        Binding("u", "clear_marks", "unmark all", show=False, id="mark.clear"),
+        Binding("a", "approve", "approve", id="approval.approve"),
+        Binding("A", "approve_marked", "approve marked", show=False, id="approval.approve_marked"),
+        Binding("d", "deny", "deny", id="approval.deny"),
+        Binding("x", "interrupt", "interrupt", id="session.interrupt"),
+        Binding("c", "create", "new", id="session.new"),
+        Binding("e", "archive", "archive", show=False, id="session.archive"),
+        Binding("D", "remove", "remove", show=False, id="session.remove"),
+        Binding("t", "tag", "tag", show=False, id="session.tag"),
+        Binding("g", "goto", "go to", show=False, id="session.goto"),
+        Binding("z,enter", "zoom", "zoom", id="pane.zoom"),
+        Binding("L", "cycle_layout", "layout", id="layout.cycle"),
+        Binding("T", "cycle_theme", "theme", id="theme.cycle"),
+        Binding("]", "page(1)", "next page", show=False, id="page.next"),
+        Binding("[", "page(-1)", "previous page", show=False, id="page.previous"),
+        Binding("i,slash,colon", "focus_bar", "instruct", id="bar.focus"),
+        Binding("question_mark", "help", "help", id="help"),
+        Binding("q", "quit", "quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self, client: Any, config: Config, *, frozen_clock: float | None = None, repo: str = ".", label: str = ""
+    ):
+        super().__init__()
+        self.label = label  # shown first in the status bar, e.g. that the agents are simulated
+        self.client = client
+        self.config = config
+        self.repo = repo  # where new sessions branch from (the new-session dialog's default)
+        self.frozen_clock = frozen_clock  # snapshots freeze the spinner and clocks
+        self.marked: set[str] = set()
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self._subscription: Any = None
+        self._tokens_window: list[tuple[float, int]] = []
+        self.notifier = Notifier(self)
+        self.themes = ThemeManager(self, config)  # registers themes, applies the start theme
+
+    # -- building --------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        layout = self.config.layouts.get("default") or self.config.layouts.get(self.config.defaults.agent)
+        from cockpit.config import LayoutConfig
+
+        self.grid = PaneGrid(layout or LayoutConfig())
+        yield self.grid
+        self.bar = CommandBar(self)
+        yield self.bar
+        self.status = StatusBar()
+        yield self.status
+
+    async def on_mount(self) -> None:
+        if self.config.keys:
+            self.set_keymap(self.config.keys)  # checked by keymap.validate_keymap before start
+        self.themes.watch()
+        for error in self.themes.errors:
+            self.notify(error, title="theme skipped", severity="error", timeout=10, markup=False)
+        self._subscription = self.client.subscribe()
+        await self._load_all()
+        self.set_interval(1 / FLUSH_HZ, self._flush)
+        self._focus_first()
+
+    async def _load_all(self) -> None:
+        """Build every pane from the snapshot and the tail of each stored transcript."""
+        snapshot = [s for s in self.client.snapshot() if s["state"] != "archived"]
+        panes = []
+        for session in snapshot:
+            self.sessions[session["id"]] = session
+            pane = AgentPane(session)
+            for event in (await self.client.transcript(session["id"]))[-TRANSCRIPT_TAIL_EVENTS:]:
+                pane.feed(event)
+            panes.append(pane)
+        with self.batch_update():
+            await self.grid.add_panes(panes)
+        self._refresh_status()
+
+    def _focus_first(self) -> None:
+        visible = self.grid.visible_ids()
+        if visible:
+            self.grid.panes[visible[0]].focus()
+
+    # -- the event pump --------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        events = self._subscription.get_nowait() if self._subscription else []
+        for event in events:
+            await self._apply(event)
+        self._tick_spinners()
+        visible = set(self.grid.visible_ids())
+        for session_id in visible:
+            self.grid.panes[session_id].flush()
+        if events:
+            self._refresh_status()
+
+    async def _apply(self, event: Event) -> None:
+        kind = event.kind
+        for screen in self.screen_stack:
+            if isinstance(screen, ZoomScreen):
+                screen.feed(event)  # queues; the zoom view renders on its own 10 Hz timer
+        if kind == ev.RESYNC:
+            await self._resync()
+            return
+        if kind == ev.SESSION_CREATED:
+            session = event.data["session"]
+            self.sessions[session["id"]] = session
+            await self.grid.add_panes([AgentPane(session)])
+            return
+        if kind == ev.SESSION_REMOVED:
+            self.sessions.pop(event.session, None)
+            self.marked.discard(event.session)
+            await self.grid.remove_pane(event.session)
+            return
+        pane = self.grid.panes.get(event.session)
+        if pane is None:
+            return
+        was = pane.state
+        pane.feed(event)
+        if kind == ev.SESSION_STATE and was in ("running", "waiting") and pane.state == "idle":
+            pane.session["unseen"] = pane is not self.focused_pane  # finished work to look at
+            if pane.session["unseen"]:
+                self.notify_attention(pane.session, "finished", kind="finished")
+        self.sessions[event.session] = pane.session
+        if kind == ev.TEXT_DELTA:
+            self._tokens_window.append((time.monotonic(), 1))
+        elif kind == ev.APPROVAL_REQUEST:
+            self.notify_attention(pane.session, f"approve {event.data.get('tool')}: {event.data.get('title')}")
+        elif kind == ev.ERROR:
+            self.notify_attention(pane.session, event.data.get("text", "error"), severity="error")
+        elif kind == ev.SESSION_STATE and event.data["state"] == "archived":
+            await self.grid.remove_pane(event.session)
+
+    async def _resync(self) -> None:
+        for session_id in list(self.grid.panes):
+            await self.grid.remove_pane(session_id)
+        self.sessions.clear()
+        await self._load_all()
+
+    def _tick_spinners(self) -> None:
+        now = self.frozen_clock if self.frozen_clock is not None else time.monotonic()
+        frame = SPINNER[int(now * 10) % len(SPINNER)]
+        for session_id in self.grid.visible_ids():
+            pane = self.grid.panes[session_id]
+            if pane.state == "running" and pane.spinner != frame:
+                pane.spinner = frame
+                pane.header_dirty = True
+
+    def tokens_per_second(self) -> float:
+        now = time.monotonic()
+        self._tokens_window = [(t, n) for t, n in self._tokens_window if now - t < 2.0]
+        return sum(n for _, n in self._tokens_window) / 2.0
+
+    def _refresh_status(self) -> None:
+        self.status.show(
+            list(self.sessions.values()), label=self.label, tokens_per_s=self.tokens_per_second(),
+            budgets=self.config.budgets, page=self.grid.page, pages=len(self.grid.pages),
+            layout=self.grid.layout_name, marked=len(self.marked),
+        )
+
+    # -- attention -------------------------------------------------------------------------------
+
+    def notify_attention(
+        self, session: dict[str, Any], text: str, severity: str = "warning", kind: Kind | None = None
+    ) -> None:
+        """Call the person: bell, toast, desktop notification and hook, repeats and bursts folded."""
+        self.notifier.attention(session, kind or ("error" if severity == "error" else "approval"), text)
+
+    # -- focus helpers ---------------------------------------------------------------------------
+
+    @property
+    def focused_pane(self) -> AgentPane | None:
+        focused = self.focused
+        return focused if isinstance(focused, AgentPane) else None
+
+    @property
+    def focused_id(self) -> str | None:
+        pane = self.focused_pane
+        if pane is not None:
+            return pane.session_id
+        return getattr(self, "_last_pane_id", None)
+
+    def on_descendant_focus(self, event: Any) -> None:
+        if isinstance(event.widget, AgentPane):
+            self._last_pane_id = event.widget.session_id
+            event.widget.session["unseen"] = False
+
+    def focus_session(self, session_id: str) -> None:
+        pane = self.grid.reveal(session_id)
+        self.call_after_refresh(pane.focus)
+        self._refresh_status()
+
+    def targets(self) -> list[str]:
+        """The marked set, else the focused session."""
+        if self.marked:
+            return [s for s in self.grid.order if s in self.marked]
+        return [self.focused_id] if self.focused_id else []
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def action_move(self, direction: str) -> None:
+        current = self.focused_id
+        if current is None:
+            self._focus_first()
+            return
+        target = self.grid.neighbour(current, direction)
+        if target:
+            self.grid.panes[target].focus()
+
+    def action_cycle(self, step: int) -> None:
+        order = self.grid.order
+        if not order:
+            return
+        current = self.focused_id
+        index = order.index(current) if current in order else -1
+        self.focus_session(order[(index + step) % len(order)])
+
+    def action_next_attention(self) -> None:
+        queue = attention_order(list(self.sessions.values()), self.grid.order, after=self.focused_id)
+        if not queue:
+            self.notify("nobody needs you right now")
+            return
+        self.focus_session(queue[0])
+
+    def action_toggle_mark(self) -> None:
+        pane = self.focused_pane
+        if pane is None:
+            return
+        pane.marked = not pane.marked
+        (self.marked.add if pane.marked else self.marked.discard)(pane.session_id)
+        pane.header_dirty = True
+        pane.flush()
+        self._refresh_status()
+
+    def action_clear_marks(self) -> None:
+        for session_id in self.marked:
+            pane = self.grid.panes.get(session_id)
+            if pane is not None:
+                pane.marked = False
+                pane.header_dirty = True
+                pane.flush()
+        self.marked.clear()
+        self._refresh_status()
+
+    async def run_command(self, command: dict[str, Any]) -> Any:
+        """Send one engine command; show a refusal as a toast instead of crashing."""
+        try:
+            return await self.client.execute(command)
+        except CockpitError as exc:
+            self.notify(str(exc), severity="error", timeout=6)
+            return None
+
+    async def action_approve(self) -> None:
+        session_id = self.focused_id
+        if session_id:
+            await self.run_command({"cmd": "approve", "session": session_id})
+
+    async def action_approve_marked(self) -> None:
+        waiting = [s for s in self.targets() if self.sessions.get(s, {}).get("state") == "waiting"]
+        for session_id in waiting:
+            await self.run_command({"cmd": "approve", "session": session_id})
+        if not waiting:
+            self.notify("no marked pane is waiting for approval")
+
+    @work
+    async def action_deny(self) -> None:
+        from cockpit.ui.dialogs import TextPrompt
+
+        session_id = self.focused_id
+        if not session_id:
+            return
+        reason = await self.push_screen_wait(TextPrompt("Deny: reason for the agent (optional)"))
+        if reason is not None:
+            await self.run_command({"cmd": "deny", "session": session_id, "reason": reason})
+
+    async def action_interrupt(self) -> None:
+        for session_id in self.targets():
+            await self.run_command({"cmd": "interrupt", "session": session_id})
+
+    @work
+    async def action_create(self) -> None:
+        from cockpit.ui.dialogs import NewSessionDialog
+
+        spec = await self.push_screen_wait(NewSessionDialog(self.config, repo=self.repo))
+        if spec:
+            created = await self.run_command({"cmd": "create", **spec})
+            if created:
+                first = created[0]["id"]
+                for _ in range(2 * FLUSH_HZ):  # its pane appears when the pump applies session.created
+                    if first in self.grid.panes:
+                        self.focus_session(first)
+                        break
+                    await asyncio.sleep(1 / FLUSH_HZ)
+
+    async def action_archive(self) -> None:
+        for session_id in self.targets():
+            await self.run_command({"cmd": "archive", "session": session_id})
+
+    @work
+    async def action_remove(self) -> None:
+        from cockpit.ui.dialogs import Confirm
+
+        targets = self.targets()
+        if not targets:
+            return
+        names = ", ".join(f"@{self.sessions[s]['number']}" for s in targets if s in self.sessions)
+        if await self.push_screen_wait(Confirm(f"Remove {names} and their worktrees? Branches are kept.")):
+            for session_id in targets:
+                await self.run_command({"cmd": "remove", "session": session_id})
+
+    @work
+    async def action_tag(self) -> None:
+        from cockpit.ui.dialogs import TextPrompt
+
+        targets = self.targets()
+        if not targets:
+            return
+        text = await self.push_screen_wait(TextPrompt("Tags: +tag adds, -tag removes (e.g. +api -wip)"))
+        if not text:
+            return
+        add = [w[1:] if w.startswith("+") else w for w in text.split() if not w.startswith("-")]
+        remove = [w[1:] for w in text.split() if w.startswith("-")]
+        for session_id in targets:
+            await self.run_command({"cmd": "tag", "session": session_id, "add": add, "remove": remove})
+
+    @work
+    async def action_goto(self) -> None:
+        from cockpit.ui.dialogs import TextPrompt
+
+        text = await self.push_screen_wait(TextPrompt("Go to session: number, id or name"))
+        if not text:
+            return
+        from cockpit.core.router import resolve_token
+
+        found = resolve_token("@" + text.lstrip("@"), [_as_session(s) for s in self.sessions.values()])
+        if found:
+            self.focus_session(found[0].id)
+        else:
+            self.notify(f"no session {text!r}", severity="error")
+
+    def action_zoom(self) -> None:
+        from cockpit.ui.zoom import ZoomScreen
+
+        session_id = self.focused_id
+        if session_id:
+            self.push_screen(ZoomScreen(self, session_id))
+
+    def action_cycle_layout(self) -> None:
+        name = self.grid.cycle_layout()
+        self.notify(f"layout: {name}", timeout=2)
+        self._refresh_status()
+
+    def action_cycle_theme(self) -> None:
+        name = self.themes.cycle()
+        self.notify(f"theme: {name}", timeout=2)
+
+    def action_page(self, step: int) -> None:
+        self.grid.show_page(self.grid.page + step)
+        self._focus_first()
+        self._refresh_status()
+
+    def action_focus_bar(self) -> None:
+        self.bar.focus_input()
+
+    def action_help(self) -> None:
+        from cockpit.ui.help import HelpScreen
+
+        self.push_screen(HelpScreen(self))
+
+    @on(Input.Submitted)
+    async def _on_instruction(self, message: Input.Submitted) -> None:
+        if message.input is not self.bar.input:
+            return
+        line = message.value.strip()
+        if not line:
+            return
+        sent = await self.run_command(
+            {"cmd": "send_line", "line": line, "focused": self.focused_id, "marked": sorted(self.marked)}
+        )
+        if sent is not None:
+            self.bar.remember(line)
+            message.input.value = ""
+            names = ", ".join(f"@{self.sessions[s]['number']}" for s in sent if s in self.sessions)
+            self.notify(f"sent to {names}", timeout=2)
+
+
+def _as_session(data: dict[str, Any]) -> Any:
+    from cockpit.core.model import Session
+
+    return Session.from_dict(data)

@@ -1,0 +1,154 @@
+"""The help screen: the key bindings in effect now (the user's keymap applied), and the router syntax."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from cockpit.ui.keymap import effective_bindings, key_display
+
+if TYPE_CHECKING:
+    from cockpit.ui.app import CockpitApp
+
+#: (group title, binding-id prefixes) in the order shown.
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Focus", ("focus.",)),
+    ("Attention", ("attention.", "mark.")),
+    ("Approvals", ("approval.",)),
+    ("Sessions", ("session.", "pane.")),
+    ("Layout", ("layout.", "page.", "theme.")),
+    ("Bar", ("bar.", "help", "app.")),
+)
+
+#: Longer descriptions than the footer-sized ones in BINDINGS.
+DESCRIPTIONS = {
+    "focus.left": "focus the pane to the left",
+    "focus.right": "focus the pane to the right",
+    "focus.up": "focus the pane above",
+    "focus.down": "focus the pane below",
+    "focus.next": "focus the next pane (all pages)",
+    "focus.previous": "focus the previous pane",
+    "attention.next": "jump to the next pane that needs you (approval, error, finished)",
+    "mark.toggle": "mark / unmark the focused pane (instructions go to marked panes)",
+    "mark.clear": "unmark every pane",
+    "approval.approve": "approve the focused pane's pending request",
+    "approval.approve_marked": "approve every marked pane that is waiting",
+    "approval.deny": "deny the pending request (asks for a reason)",
+    "session.interrupt": "interrupt the focused / marked agents",
+    "session.new": "new session (or a fan-out of N)",
+    "session.archive": "archive the focused / marked sessions (worktree and branch kept)",
+    "session.remove": "remove the focused / marked sessions and their worktrees (asks first)",
+    "session.tag": "add or remove tags (+tag -tag)",
+    "session.goto": "go to a session by number, id or name",
+    "pane.zoom": "zoom: the whole transcript of the focused session",
+    "layout.cycle": "next layout",
+    "theme.cycle": "next theme",
+    "page.next": "next page of panes",
+    "page.previous": "previous page of panes",
+    "bar.focus": "type an instruction in the bar",
+    "help": "this help",
+    "app.quit": "quit (agents stop; sessions are kept)",
+    "zoom.close": "back to the grid",
+    "zoom.follow": "follow the end of the transcript again",
+}
+
+ZOOM_DESCRIPTIONS = {
+    "pane.zoom": "back to the grid",
+    "bar.focus": "type a message to this session only",
+    "session.interrupt": "interrupt this session's agent",
+    "approval.approve": "approve this session's pending request",
+    "approval.deny": "deny this session's pending request (asks for a reason)",
+}
+
+ROUTER_SYNTAX: tuple[tuple[str, str], ...] = (
+    ("@3", "session number 3"),
+    ("@name", "a session by name, slug or id"),
+    ("#tag", "every open session with that tag"),
+    ("@all", "every open session"),
+    ("@marked", "the marked panes"),
+    ("@waiting", "sessions waiting for you (approval or input)"),
+    ("@idle", "idle sessions"),
+    ("@error", "sessions in error"),
+    ("@running", "sessions working right now"),
+    ("(none)", "the marked panes, else the focused pane"),
+)
+
+
+def group_of(binding_id: str) -> str:
+    for title, prefixes in GROUPS:
+        if any(binding_id == p or binding_id.startswith(p) for p in prefixes):
+            return title
+    return "Other"
+
+
+def help_rows(app: Any) -> list[tuple[str, str, str, str]]:
+    """(group, binding id, keys, description) for the grid, in group order, keymap applied."""
+    bindings = effective_bindings(app._bindings, getattr(app, "_keymap", {}) or {})
+    rows = [
+        (group_of(binding_id), binding_id, key_display(app, binding, keys),
+         DESCRIPTIONS.get(binding_id, binding.description))
+        for binding_id, (binding, keys) in bindings.items()
+    ]
+    order = [title for title, _ in GROUPS] + ["Other"]
+    return sorted(rows, key=lambda row: order.index(row[0]))
+
+
+def zoom_rows(app: Any) -> list[tuple[str, str, str, str]]:
+    from cockpit.ui.zoom import ZoomScreen
+
+    bindings = effective_bindings(ZoomScreen.BINDINGS, getattr(app, "_keymap", {}) or {})
+    return [
+        ("Zoom view", binding_id, key_display(app, binding, keys),
+         ZOOM_DESCRIPTIONS.get(binding_id) or DESCRIPTIONS.get(binding_id, binding.description))
+        for binding_id, (binding, keys) in bindings.items()
+    ]
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 90; max-width: 95%; height: 90%; border: round $accent; background: $panel; }
+    HelpScreen .title { text-style: bold; padding: 0 1; width: 1fr; }
+    HelpScreen .group { text-style: bold; color: $accent; padding: 1 1 0 1; }
+    HelpScreen .rows { padding: 0 1; }
+    HelpScreen .hint { color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,question_mark,q", "close", "close", show=False)]
+
+    def __init__(self, app: CockpitApp):
+        super().__init__()
+        self.cockpit = app
+        self.rows = help_rows(app) + zoom_rows(app)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Cockpit keys", classes="title")
+            with VerticalScroll():
+                width = max((len(row[2]) for row in self.rows), default=8) + 2
+                groups: dict[str, list[str]] = {}
+                for group, _id, keys, description in self.rows:
+                    groups.setdefault(group, []).append(f"{keys:<{width}}{description}")
+                palette_key = self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, "command_palette"))
+                groups.setdefault("Bar", []).append(f"{palette_key:<{width}}command palette: every action, session and layout")
+                for group, lines in groups.items():
+                    yield Static(group, classes="group", markup=False)
+                    yield Static("\n".join(lines), classes="rows", markup=False)
+                yield Static("Instruction targets (leading words of a line in the bar)", classes="group", markup=False)
+                syntax_width = max(len(token) for token, _ in ROUTER_SYNTAX) + 2
+                yield Static("\n".join(f"{token:<{syntax_width}}{meaning}" for token, meaning in ROUTER_SYNTAX)
+                             + "\n\ne.g.  @3 @api #backend run the tests and fix what fails", classes="rows", markup=False)
+                yield Static("Targets combine; remap keys in config.toml under [keys], e.g. "
+                             "\"approval.approve\" = \"y\"", classes="hint", markup=False)
+            yield Label("escape / ?: close", classes="hint")
+
+    def text(self) -> str:
+        """Everything the screen lists, as plain text (for tests and for `cockpit keys`)."""
+        return "\n".join(f"{group}: {keys}  {description}" for group, _id, keys, description in self.rows)
+
+    def action_close(self) -> None:
+        self.dismiss()

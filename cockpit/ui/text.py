@@ -1,0 +1,70 @@
+"""How sessions and events read in one line: pane headers, tool calls, results (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATE_ICONS = {
+    "starting": "◌", "running": "●", "waiting": "⚠", "idle": "○", "error": "✗",
+    "merged": "✓", "archived": "▪",
+}
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def compact_number(value: float) -> str:
+    if value < 1000:
+        return f"{value:.0f}"
+    if value < 1_000_000:
+        return f"{value / 1000:.1f}k"
+    return f"{value / 1_000_000:.1f}M"
+
+
+def cost_text(usage: dict[str, Any]) -> str:
+    cost = usage.get("cost_usd", 0.0)
+    if not usage.get("cost_known", True) and not cost:
+        return "$?"
+    return f"${cost:.2f}"
+
+
+def header_text(session: dict[str, Any], *, marked: bool, spinner: str, stats: dict[str, Any]) -> str:
+    """`◆@3 fix-tests  ⠋ running  12.3k tok $0.04  3f +40 −2  cockpit/fix-tests  #api`
+
+    Most important first, so a narrow pane still shows who it is and what it is doing.
+    """
+    state = session.get("state", "idle")
+    icon = spinner if state == "running" and spinner else STATE_ICONS.get(state, "?")
+    usage = session.get("usage") or {}
+    tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+    parts = [
+        ("◆" if marked else " ") + f"@{session['number']} {session['name']}",
+        f"{icon} {state}",
+        f"{compact_number(tokens)} tok {cost_text(usage)}",
+    ]
+    if stats.get("files"):
+        parts.append(f"{stats['files']}f +{stats.get('added', 0)} −{stats.get('removed', 0)}")
+    if session.get("host"):
+        parts.append(session["host"])
+    parts.append(session.get("branch", ""))
+    if session.get("tags"):
+        parts.append(" ".join("#" + t for t in session["tags"]))
+    return "  ".join(p for p in parts if p)
+
+
+def summarize_tool(data: dict[str, Any]) -> str:
+    """`⚙ edit_file calc.py` — the one argument a person wants to see."""
+    args = data.get("arguments") or {}
+    name = data.get("name", "?")
+    main = args.get("command") or args.get("path") or args.get("pattern") or ""
+    if not args and data.get("raw_arguments"):
+        main = "(malformed arguments)"
+    return f"⚙ {name} {str(main).splitlines()[0] if main else ''}".rstrip()
+
+
+def tool_result_line(data: dict[str, Any]) -> tuple[str, str]:
+    output = (data.get("output") or "").strip()
+    first = output.splitlines()[0] if output else ""
+    lines = output.count("\n") + 1 if output else 0
+    more = f"  (+{lines - 1} lines)" if lines > 1 else ""
+    if data.get("ok"):
+        return "ok", f"  ✓ {first}{more}"
+    return "fail", f"  ✗ {first}{more}"

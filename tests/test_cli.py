@@ -1,0 +1,100 @@
+"""The `cockpit` command line, run as a real subprocess (`python -m cockpit`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import run_git
+
+from cockpit import __version__
+
+
+def cockpit(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit", *args], cwd=cwd, env=dict(os.environ), capture_output=True,
+        text=True, timeout=60, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
+
+
+def _assert_one_line_error(done: subprocess.CompletedProcess[str], message: str) -> None:
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"cockpit: {message}\n")
+
+
+def test_version_and_help():
+    done = cockpit("--version")
+    assert (done.returncode, done.stdout) == (0, f"cockpit {__version__}\n")
+    done = cockpit("--help")
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: cockpit")
+    for command in ("new", "ls", "rm"):
+        assert command in done.stdout
+
+
+def test_new_ls_rm(repo, cockpit_env):
+    done = cockpit("--repo", str(repo), "new", "first", "--tag", "api", "--json")
+    assert done.returncode == 0, done.stderr
+    (made,) = json.loads(done.stdout)
+    assert made["name"] == "first" and made["branch"] == "cockpit/first" and made["tags"] == ["api"]
+    assert made["state"] == "idle" and Path(made["worktree"]).is_dir()
+    assert Path(made["worktree"]).parent == cockpit_env.home / "worktrees" / "repo"
+
+    done = cockpit("new", "--task", "Make the flaky test deterministic", "--count", "2", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["@2", "@3"]
+    assert "on cockpit/make-the-flaky-test-determinis-1 at" in lines[0]
+
+    done = cockpit("ls", "--json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    assert [(s["number"], s["name"]) for s in listed] == [
+        (1, "first"), (2, "Make the flaky test determinis-1"), (3, "Make the flaky test determinis-2"),
+    ]
+    assert listed[0] == {**made, "state": "idle"}
+
+    text = cockpit("ls", cwd=repo).stdout.splitlines()
+    assert len(text) == 3 and text[0].startswith("@1 ") and "#api" in text[0]
+
+    done = cockpit("rm", "1", "--yes", cwd=repo)
+    assert (done.returncode, done.stdout) == (0, "removed @1 first\n")
+    assert not Path(made["worktree"]).exists()
+    assert run_git(repo, "branch", "--list", "cockpit/first").strip() == "cockpit/first"  # branch kept
+    done = cockpit("rm", "@2", "--yes", "--delete-branch", cwd=repo)
+    assert done.returncode == 0
+    assert run_git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/cockpit/").split() == [
+        "cockpit/first", "cockpit/make-the-flaky-test-determinis-2"]
+    assert [s["number"] for s in json.loads(cockpit("ls", "--json", cwd=repo).stdout)] == [3]
+
+
+def test_rm_without_yes_and_without_a_terminal_refuses(repo):
+    assert cockpit("new", "keep", cwd=repo).returncode == 0
+    done = cockpit("rm", "1", cwd=repo)
+    _assert_one_line_error(done, "refusing to remove without confirmation: pass --yes")
+    assert [s["name"] for s in json.loads(cockpit("ls", "--json", cwd=repo).stdout)] == ["keep"]
+
+
+def test_user_errors_are_one_line(tmp_path, repo):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _assert_one_line_error(
+        cockpit("new", "x", cwd=plain), f"{plain}: not a git repository (run `git init` there, or pass --repo)"
+    )
+    _assert_one_line_error(cockpit("rm", "nobody", "--yes", cwd=repo), "no session 'nobody' (see `cockpit ls`)")
+    _assert_one_line_error(
+        cockpit("new", "x", "--base", "nope", cwd=repo),
+        f"{repo}: unknown base ref 'nope' (no branch, tag or commit by that name)",
+    )
+    _assert_one_line_error(cockpit("new", "x", "--agent", "ghost", cwd=repo),
+                           "unknown agent 'ghost' (configured agents: builtin)")
+    done = cockpit("ls", "--jsn", cwd=repo)  # argparse's own errors keep its usage line
+    assert done.returncode == 2 and "unrecognized arguments: --jsn" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ls_with_no_sessions(tmp_path):
+    done = cockpit("ls", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "no sessions (create one with `cockpit new --task ...`)\n")
+    assert json.loads(cockpit("ls", "--json", cwd=tmp_path).stdout) == []

@@ -1,0 +1,189 @@
+"""Config: defaults, the user file overlaid by the repository's `.cockpit.toml`, and one exact
+line for every kind of mistake (also through the real CLI, with no traceback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cockpit.config import Config, cockpit_home, load_config, parse_config_text, user_config_path
+from cockpit.errors import ConfigError
+
+
+def test_defaults_without_any_file(cockpit_env):
+    config = load_config()
+    assert isinstance(config, Config)
+    assert config.agent("builtin").kind == "llm"
+    assert config.model("default").model == "anthropic/claude-sonnet-4-5"
+    assert config.model("no-such-model") is config.models["default"]
+    assert config.approval.preset == "ask-shell"
+    assert config.worktrees.port_base == 20000
+    assert user_config_path() == cockpit_env.user_config
+
+
+def test_cockpit_home_follows_the_environment(cockpit_env, monkeypatch, tmp_path):
+    assert cockpit_home() == cockpit_env.home
+    monkeypatch.delenv("COCKPIT_HOME")
+    assert cockpit_home() == tmp_path / "xdg-data" / "cockpit"
+
+
+def test_repo_file_overlays_the_user_file(cockpit_env, tmp_path):
+    cockpit_env.write_user_config(
+        """
+        theme = "paper"
+        [models.default]
+        model = "openai/gpt-x"
+        api_base = "http://127.0.0.1:9999/v1"
+        [models.fast]
+        model = "openai/small"
+        [approval]
+        preset = "auto"
+        shell_allow = ["pytest*"]
+        [budgets]
+        session_usd = 2
+        [worktrees]
+        copy = [".env", "local.json"]
+        """
+    )
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".cockpit.toml").write_text(
+        """
+        [models.default]
+        model = "anthropic/claude-x"
+        [approval]
+        preset = "read-only"
+        [worktrees]
+        copy = [".env.repo"]
+        setup = "make deps"
+        [agents.claude]
+        kind = "acp"
+        command = ["claude-code-acp"]
+        """
+    )
+    config = load_config(repo)
+    assert config.theme == "paper"  # only in the user file
+    assert config.approval.preset == "read-only"  # the repository wins
+    assert config.approval.shell_allow == ["pytest*"]  # tables merge key by key
+    assert config.models["default"].model == "anthropic/claude-x"
+    assert config.models["default"].api_base == "http://127.0.0.1:9999/v1"
+    assert config.models["fast"].model == "openai/small"
+    assert config.budgets.session_usd == 2.0 and isinstance(config.budgets.session_usd, float)
+    assert config.worktrees.copy == [".env.repo"]  # lists are replaced, not concatenated
+    assert config.worktrees.setup == "make deps"
+    assert config.agent("claude").command == ["claude-code-acp"]
+    assert config.agent("builtin").kind == "llm"  # the built-in agent survives the overlay
+    # Without the repository only the user file counts.
+    assert load_config().approval.preset == "auto"
+
+
+def test_unknown_agent_names_the_configured_ones():
+    with pytest.raises(ConfigError) as caught:
+        parse_config_text("").agent("nope")
+    assert str(caught.value) == "unknown agent 'nope' (configured agents: builtin)"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'theme = "x"\n[budgets\n',
+            "F: line 2: invalid TOML: Expected ']' at the end of a table declaration",
+        ),
+        ("a = = 1\n", "F: line 1: invalid TOML: Invalid value"),
+        (
+            "[budgets]\nsesion_usd = 1\n",
+            "F: unknown key 'budgets.sesion_usd' (expected one of: session_tokens, session_usd, "
+            "total_tokens, total_usd)",
+        ),
+        (
+            '[models.fast]\nmodl = "x"\n',
+            "F: unknown key 'models.fast.modl' (expected one of: api_base, api_key_env, context_window, "
+            "max_output_tokens, model, retries, retry_base_s, stall_timeout_s, temperature)",
+        ),
+        ("colour = 1\n", "F: unknown key 'colour' (expected one of: agents, approval, budgets, defaults, "
+         "keys, layouts, models, notify, theme, worktrees)"),
+        ('[budgets]\nsession_usd = "two"\n', "F: key 'budgets.session_usd' must be a number, got a string ('two')"),
+        ("[worktrees]\nport_base = true\n", "F: key 'worktrees.port_base' must be an integer, got a boolean (True)"),
+        ("[worktrees]\nport_block = 1.5\n", "F: key 'worktrees.port_block' must be an integer, got a number (1.5)"),
+        ('[notify]\nbell = "yes"\n', "F: key 'notify.bell' must be true or false, got a string ('yes')"),
+        ('[worktrees]\ncopy = ".env"\n', "F: key 'worktrees.copy' must be a list, got a string ('.env')"),
+        ("[worktrees]\ncopy = [1]\n", "F: key 'worktrees.copy[0]' must be a string, got an integer (1)"),
+        ("keys = 3\n", "F: key 'keys' must be a table, got an integer (3)"),
+        ("budgets = 3\n", "F: key 'budgets' must be a table, got an integer (3)"),
+        (
+            '[approval]\npreset = "yolo"\n',
+            "F: key 'approval.preset' must be one of 'read-only', 'ask-shell', 'auto', got 'yolo'",
+        ),
+        (
+            '[approval.tools]\nshell = "maybe"\n',
+            "F: key 'approval.tools.shell' must be one of 'auto', 'ask', 'deny', got 'maybe'",
+        ),
+        (
+            '[agents.x]\nkind = "robot"\n',
+            "F: key 'agents.x.kind' must be one of 'llm', 'acp', 'terminal', got 'robot'",
+        ),
+        (
+            '[layouts.main]\nlayout = "spiral"\n',
+            "F: key 'layouts.main.layout' must be one of 'tiled', 'even-horizontal', 'even-vertical', "
+            "'main-vertical', 'main-horizontal', got 'spiral'",
+        ),
+    ],
+)
+def test_every_mistake_is_one_exact_line(text, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config_text(text, "F")
+    assert str(caught.value) == message
+    assert "\n" not in str(caught.value)
+
+
+def test_error_names_the_file_that_holds_the_mistake(cockpit_env, tmp_path):
+    cockpit_env.write_user_config('[approval]\npreset = "auto"\n')
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".cockpit.toml").write_text("[budgets]\ntotal_usd = [1]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(repo)
+    assert str(caught.value) == f"{repo / '.cockpit.toml'}: key 'budgets.total_usd' must be a number, got a list ([1])"
+
+    cockpit_env.write_user_config("[approval\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(repo)
+    assert str(caught.value) == (
+        f"{cockpit_env.user_config}: line 1: invalid TOML: Expected ']' at the end of a table declaration"
+    )
+
+
+def test_unreadable_config_file(cockpit_env):
+    cockpit_env.user_config.parent.mkdir(parents=True)
+    cockpit_env.user_config.write_bytes(b"\xff\xfe theme")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert str(caught.value) == (
+        f"{cockpit_env.user_config}: cannot read config: 'utf-8' codec can't decode byte 0xff "
+        "in position 0: invalid start byte"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[budgets]\nsession_usd = 'lots'\n", "key 'budgets.session_usd' must be a number, got a string ('lots')"),
+        ("[approval\n", "line 1: invalid TOML: Expected ']' at the end of a table declaration"),
+    ],
+)
+def test_cli_reports_a_bad_config_in_one_line(cockpit_env, tmp_path, text, expected):
+    path = cockpit_env.write_user_config(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "cockpit", "ls"], cwd=tmp_path, env=dict(os.environ),
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+    assert done.stderr == f"cockpit: {path}: {expected}\n"
+    assert not Path(cockpit_env.home, "cockpit.db").exists()  # nothing opened on a bad config
