@@ -65,9 +65,9 @@ def raw_connection(path: Path) -> sqlite3.Connection:
 
 def raw_append(path: Path, events: list[Event]) -> float:
     db = raw_connection(path)
-    dumps = json.dumps
+    encode = json.JSONEncoder(separators=(",", ":")).encode  # the fastest way to the same text
     with Timer() as timer:
-        rows = [(e.session, e.seq, e.ts, e.kind, dumps(e.data, separators=(",", ":"))) for e in events]
+        rows = [(e.session, e.seq, e.ts, e.kind, encode(e.data)) for e in events]
         db.execute("BEGIN")
         db.executemany("INSERT INTO events (session, seq, ts, kind, data) VALUES (?, ?, ?, ?, ?)", rows)
         db.execute("COMMIT")

@@ -18,7 +18,7 @@ import pytest
 from cockpit.core.events import Event
 from cockpit.core.model import Session, Usage
 from cockpit.core.states import State
-from cockpit.core.store import MIGRATIONS, Store
+from cockpit.core.store import INSERT_EVENT, MIGRATIONS, Store, event_row
 from cockpit.errors import CockpitError
 
 WRITER = Path(__file__).with_name("store_writer.py")
@@ -103,6 +103,27 @@ async def test_all_events_matches_per_session_reads_across_chunks_and_disorder(s
     assert [e.data["n"] for e in everything["late"]] == [1, 2, 2, 3]
     assert sum(map(len, everything.values())) == len(events)
     assert gc.isenabled()  # the collector paused for the restore runs again
+
+
+async def test_fire_and_forget_writes_keep_their_order(store):
+    def burst(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            store.append_nowait(Event("n", "s", {"i": i}, i + 1))
+
+    burst(0, 5)
+    # A waited write queued in between (queued synchronously here, as `append` does when it
+    # runs) closes the burst: later nowait events must not join the earlier queued write.
+    waited = store._enqueue(INSERT_EVENT, [event_row(Event("n", "s", {"i": 5}, 6))], wait=True)
+    burst(6, 10)
+    store.set_meta_nowait("k", "v")
+    burst(10, 12)
+    await asyncio.sleep(0)  # the writer takes what is queued; later appends start a new write
+    burst(12, 15)
+    await waited
+    await store.flush()
+    async with store._db.execute("SELECT seq FROM events ORDER BY id") as cur:
+        assert [row[0] for row in await cur.fetchall()] == list(range(1, 16))
+    assert await store.get_meta("k") == "v"
 
 
 async def test_concurrent_appends_all_commit(store):

@@ -15,9 +15,9 @@ import asyncio
 import gc
 import json
 import time
-from operator import attrgetter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +77,11 @@ _MAX_BATCH = 10_000
 _RESTORE_CHUNK = 16_384
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(..., separators=...) builds one per call
+
+
 def event_row(event: Event) -> tuple[str, int, float, str, str]:
-    return (event.session, event.seq, event.ts, event.kind, json.dumps(event.data, separators=(",", ":")))
+    return (event.session, event.seq, event.ts, event.kind, _encode(event.data))
 
 
 def _group_rows(rows: list[tuple[str, int, float, str, str]], grouped: dict[str, list[Event]]) -> None:
@@ -97,7 +100,7 @@ def _session_row(session: Session) -> tuple[str, int, int, str, str, float]:
             json.dumps(session.to_dict()), time.time())
 
 
-@dataclass
+@dataclass(eq=False)
 class _Write:
     sql: str
     rows: list[tuple[Any, ...]]
@@ -114,6 +117,7 @@ class Store:
         self._writer = asyncio.create_task(self._write_loop(), name="cockpit-store-writer")
         self._failure: BaseException | None = None
         self._repo_lock = asyncio.Lock()
+        self._open: _Write | None = None  # the last queued fire-and-forget event write, still growable
         self._io = asyncio.Lock()  # held by the writer per batch, and by long reads
         self._closed = False
 
@@ -163,6 +167,8 @@ class Store:
                 item = self._queue.get_nowait()
                 batch.append(item)
                 size += len(item.rows)
+            if self._open is not None and any(item is self._open for item in batch):
+                self._open = None  # taken: later appends start a new write
             async with self._io:
                 await self._commit_batch(batch)
 
@@ -224,6 +230,7 @@ class Store:
             return None
         done = asyncio.get_running_loop().create_future() if wait else None
         self._queue.put_nowait(_Write(sql, rows, done))
+        self._open = None
         return done
 
     async def append(self, event: Event) -> None:
@@ -234,8 +241,20 @@ class Store:
         await self._enqueue(INSERT_EVENT, [event_row(e) for e in events], wait=True)  # type: ignore[misc]
 
     def append_nowait(self, event: Event) -> None:
-        """Queue an event without waiting; `flush()` makes it durable."""
-        self._enqueue(INSERT_EVENT, [event_row(event)], wait=False)
+        """Queue an event without waiting; `flush()` makes it durable.
+
+        Consecutive calls grow one queued write (until the writer takes it), so a burst of
+        events costs one queue item, not one each.
+        """
+        open_write = self._open
+        if open_write is not None and len(open_write.rows) < _MAX_BATCH:
+            open_write.rows.append(event_row(event))
+            return
+        if self._closed:
+            return
+        write = _Write(INSERT_EVENT, [event_row(event)], None)
+        self._queue.put_nowait(write)
+        self._open = write
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed; raise if a queued write failed."""
