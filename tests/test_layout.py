@@ -62,3 +62,10 @@ def test_capacity_and_paging():
 def test_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="unknown layout 'grid'"):
         arrange(10, 10, 2, "grid")
+
+
+def test_tiled_respects_the_minimum_pane_size_when_it_can():
+    assert tiled_grid(80, 20, 6) == (3, 2)  # squarest, but 26 columns wide
+    assert tiled_grid(80, 20, 6, min_width=30, min_height=6) == (2, 3)
+    rects = arrange(80, 20, 6, "tiled", min_width=30, min_height=6)
+    assert min(r.width for r in rects) >= 30

@@ -3,11 +3,12 @@
 A scenario is an ordered list of steps, and every conversation has its own cursor in it (a
 conversation is named by the `X-Cockpit-Session` request header, else by a hash of its system
 prompt and first user message), so one scenario serves many sessions at once. Each request is
-answered by the first step, from the conversation's cursor on, whose `when` matches the request; the cursor then moves past it (steps
-skipped over are not revisited, which is how a script branches on what the agent did). A step
-with `times = N` answers N requests before the cursor moves on, so "429 twice, then succeed"
-is two steps. Past the end, or when no step matches, the reply is the scenario's `final` text
-without tool calls, so an agent loop always ends.
+answered by the first step, from the conversation's cursor on, whose `when` matches the
+request; the cursor then moves past it (steps skipped over are not revisited, which is how a
+script branches on what the agent did). A step with `times = N` answers N requests before the
+cursor moves on, so "429 twice, then succeed" is two steps. Past the end, or when no step
+matches, the reply is the scenario's `final` text without tool calls, so an agent loop always
+ends.
 
 Scenarios load from TOML or JSON files or from plain dicts; unknown keys and wrong types are a
 `ScenarioError` naming the step and key, so a typo never silently changes a script:

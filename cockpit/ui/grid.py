@@ -72,7 +72,11 @@ class PaneGrid(Widget):
     def relayout(self) -> None:
         width, height = self.size
         visible = self.visible_ids()
-        rects = arrange(width, height, len(visible), self.layout_name, self.settings.main_size) if width else []
+        s = self.settings
+        rects = (
+            arrange(width, height, len(visible), self.layout_name, s.main_size, s.min_pane_width, s.min_pane_height)
+            if width else []
+        )
         self.rects = dict(zip(visible, rects))
         shown = set(self.rects)
         for session_id, pane in self.panes.items():

@@ -52,22 +52,26 @@ def capacity(width: int, height: int, layout: str, min_width: int, min_height: i
     return cols * rows
 
 
-def tiled_grid(width: int, height: int, count: int) -> tuple[int, int]:
-    """(columns, rows) for `count` panes, keeping panes as close to square as the screen allows."""
-    best: tuple[float, int, int, int] | None = None
-    for cols in range(1, count + 1):
-        rows = math.ceil(count / cols)
-        score = min(width / cols / _CELL_ASPECT, height / rows)
-        empty = cols * rows - count
-        key = (score, -empty, -cols)
-        if best is None or key > best[:3]:
-            best = (score, -empty, -cols, cols)
-    assert best is not None
-    cols = best[3]
-    return cols, math.ceil(count / cols)
+def tiled_grid(width: int, height: int, count: int, min_width: int = 1, min_height: int = 1) -> tuple[int, int]:
+    """(columns, rows) for `count` panes, keeping panes as close to square as the screen allows.
+
+    Grids whose panes would fall below the minimum size are used only when no other grid fits.
+    """
+    max_cols, max_rows = max(1, width // min_width), max(1, height // min_height)
+    grids = [(cols, math.ceil(count / cols)) for cols in range(1, count + 1)]
+    fitting = [(c, r) for c, r in grids if c <= max_cols and r <= max_rows] or grids
+
+    def quality(grid: tuple[int, int]) -> tuple[float, int, int]:
+        cols, rows = grid
+        return (min(width / cols / _CELL_ASPECT, height / rows), -(cols * rows - count), -cols)
+
+    return max(fitting, key=quality)
 
 
-def arrange(width: int, height: int, count: int, layout: str = "tiled", main_size: int = 60) -> list[Rect]:
+def arrange(
+    width: int, height: int, count: int, layout: str = "tiled", main_size: int = 60,
+    min_width: int = 1, min_height: int = 1,
+) -> list[Rect]:
     """Rectangles for `count` panes that exactly cover width × height."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r} (one of: {', '.join(LAYOUTS)})")
@@ -91,7 +95,7 @@ def arrange(width: int, height: int, count: int, layout: str = "tiled", main_siz
         widths = split(width, count - 1)
         side = [Rect(x, main_h, w, height - main_h) for x, w in zip(_offsets(widths), widths)]
         return [Rect(0, 0, width, main_h), *side]
-    cols, rows = tiled_grid(width, height, count)
+    cols, rows = tiled_grid(width, height, count, min_width, min_height)
     heights = split(height, rows)
     rects: list[Rect] = []
     for row, (y, h) in enumerate(zip(_offsets(heights), heights)):

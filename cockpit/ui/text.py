@@ -26,8 +26,10 @@ def cost_text(usage: dict[str, Any]) -> str:
     return f"${cost:.2f}"
 
 
-def header_text(session: dict[str, Any], *, marked: bool, spinner: str, stats: dict[str, Any]) -> str:
-    """`◆@3 fix-tests  ⠋ running  12.3k tok $0.04  3f +40 −2  cockpit/fix-tests  #api`
+def header_text(
+    session: dict[str, Any], *, marked: bool, spinner: str, stats: dict[str, Any], focused: bool = False
+) -> str:
+    """`▶◆@3 fix-tests  ⠋ running  12.3k tok $0.04  3f +40 −2  cockpit/fix-tests  #api`
 
     Most important first, so a narrow pane still shows who it is and what it is doing.
     """
@@ -36,7 +38,7 @@ def header_text(session: dict[str, Any], *, marked: bool, spinner: str, stats: d
     usage = session.get("usage") or {}
     tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
     parts = [
-        ("◆" if marked else " ") + f"@{session['number']} {session['name']}",
+        ("▶" if focused else " ") + ("◆" if marked else "") + f"@{session['number']} {session['name']}",
         f"{icon} {state}",
         f"{compact_number(tokens)} tok {cost_text(usage)}",
     ]
