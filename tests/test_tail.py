@@ -39,3 +39,9 @@ def test_resize_rewraps_and_the_tail_is_bounded():
     assert len(tail.rows) <= 5
     tail.resize(10)
     assert all(len(r) <= 10 for _, r in tail.rows)
+
+
+def test_escape_sequences_and_tabs_cannot_break_the_pane():
+    tail = Tail(width=40)
+    tail.write("     1\tcode \x1b[31mred\x1b[0m\r\x07 \x1b]0;title\x07done\nnext")
+    assert [r for _, r in tail.rows] == ["     1  code red done", "next"]

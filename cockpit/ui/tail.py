@@ -7,8 +7,18 @@ other than growth of the last line, so the widget can repaint one row instead of
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
+
+# Terminal escape sequences and control characters in agent or command output would move the
+# cursor or recolour the screen; tabs would shift the pane border.
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|.)|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """Text safe to paint: escapes and control characters removed, tabs expanded, \\r dropped."""
+    return _ESCAPES.sub("", text.expandtabs(4))
 
 
 @dataclass(slots=True)
@@ -47,7 +57,7 @@ class Tail:
 
     def write(self, text: str, style: str = "text") -> None:
         """Append streamed text; a newline ends the current line."""
-        parts = text.split("\n")
+        parts = printable(text).split("\n")
         for index, part in enumerate(parts):
             last = self._logical[-1] if self._logical else None
             if last is not None and last.open and last.style == style:
@@ -62,7 +72,7 @@ class Tail:
     def line(self, text: str, style: str) -> None:
         """Add a whole line of its own (a tool call, a notice)."""
         self._close()
-        for part in text.split("\n"):
+        for part in printable(text).split("\n"):
             self._start(style, part)
             self._logical[-1].open = False
 
