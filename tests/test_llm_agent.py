@@ -286,3 +286,17 @@ async def test_one_agents_fault_never_touches_another(open_engine, repo, server)
     assert await wait_state(engine, bad.id, State.ERROR) == State.ERROR
     assert await wait_state(engine, good.id, State.IDLE) == State.IDLE
     assert os.path.isdir(good.worktree)
+
+
+async def test_a_task_recorded_without_agents_runs_on_resume(open_engine, repo, server):
+    config = agent_config(server.url)
+    cli_engine = await open_engine(config)  # like `cockpit new --task`: no agents in that process
+    (session,) = await cli_engine.create_sessions(repo, name="later", task="do the thing")
+    assert session.state == State.IDLE and "resume" in session.state_detail
+    await cli_engine.close()
+    engine = await open_engine(config, make_agent)
+    server.set_scenario({"steps": [{"text": "doing the thing"}]}, session=session.id)
+    await engine.resume(session.id)
+    await wait_state(engine, session.id, State.IDLE)
+    assert server.requests[-1]["messages"][-1] == {"role": "user", "content": "do the thing"}
+    assert "doing the thing" in "".join(d["text"] for d in of(await kinds(engine, session.id), ev.TEXT))

@@ -56,9 +56,14 @@ class LLMAgent:
         self._messages = conversation.rebuild(await self.host.history())
 
     async def send(self, text: str) -> None:
-        """Queue the text for the model; start a turn unless one is running (it picks it up)."""
+        """Queue the text for the model; start a turn unless one is running (it picks it up).
+
+        Empty text resumes: the model is called again on the conversation as it stands.
+        """
         if text:
             self._queued.append(text)
+        elif self._messages and self._messages[-1]["role"] == "assistant":
+            self._queued.append("Continue where you left off.")
         if self._turn is None or self._turn.done():
             self._turn = asyncio.create_task(self._run_turn(), name=f"turn-{self.host.session.id}")
 

@@ -48,6 +48,7 @@ COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "transcript": _transcript,
     "send": lambda e, session, text: e.send(session, text),
     "interrupt": lambda e, session: e.interrupt(session),
+    "resume": lambda e, session: e.resume(session),
     "approve": lambda e, session, id=None, reason="", always=False: e.approve(session, id, reason=reason, always=always),
     "deny": lambda e, session, id=None, reason="": e.deny(session, id, reason=reason),
     "tag": lambda e, session, add=(), remove=(): _session_result(e.tag(session, add, remove)),

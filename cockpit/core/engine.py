@@ -273,8 +273,10 @@ class Engine:
         """Start the session's backend and give it `task` (the first instruction) if any."""
         host = self.hosts[session.id]
         if self.agent_factory is None:
+            if task:  # no agents in this process (the CLI): record the task for later
+                self.emit(session.id, ev.USER_MESSAGE, {"text": task})
             if session.state == State.STARTING:
-                self.set_state(session, State.IDLE)
+                self.set_state(session, State.IDLE, "task not started: resume it (r) in the cockpit" if task else "")
             return
         try:
             host.backend = self.agent_factory(host)
@@ -371,6 +373,18 @@ class Engine:
         self.emit(session.id, ev.USER_MESSAGE, {"text": text})
         if host.backend is not None:
             await host.backend.send(text)
+
+    async def resume(self, ref: str) -> None:
+        """Continue a session's conversation without new text (after an error, a restart, a CLI task)."""
+        session = self.get(ref)
+        if session.state in (State.ARCHIVED, State.MERGED):
+            raise CockpitError(f"session @{session.number} is {session.state.value}; unarchive it first")
+        host = self.hosts[session.id]
+        if host.backend is None and self.agent_factory is not None:
+            await self._start_agent(session)
+        if host.backend is None:
+            raise CockpitError(f"session @{session.number} has no agent running in this process")
+        await host.backend.send("")
 
     async def interrupt(self, ref: str) -> None:
         session = self.get(ref)

@@ -57,6 +57,7 @@ class CockpitApp(App[None]):
         Binding("A", "approve_marked", "approve marked", show=False, id="approval.approve_marked"),
         Binding("d", "deny", "deny", id="approval.deny"),
         Binding("x", "interrupt", "interrupt", id="session.interrupt"),
+        Binding("r", "resume", "resume", show=False, id="session.resume"),
         Binding("c", "create", "new", id="session.new"),
         Binding("e", "archive", "archive", show=False, id="session.archive"),
         Binding("D", "remove", "remove", show=False, id="session.remove"),
@@ -333,6 +334,10 @@ class CockpitApp(App[None]):
         reason = await self.push_screen_wait(TextPrompt("Deny: reason for the agent (optional)"))
         if reason is not None:
             await self.run_command({"cmd": "deny", "session": session_id, "reason": reason})
+
+    async def action_resume(self) -> None:
+        for session_id in self.targets():
+            await self.run_command({"cmd": "resume", "session": session_id})
 
     async def action_interrupt(self) -> None:
         for session_id in self.targets():

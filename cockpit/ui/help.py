@@ -40,6 +40,7 @@ DESCRIPTIONS = {
     "approval.approve_marked": "approve every marked pane that is waiting",
     "approval.deny": "deny the pending request (asks for a reason)",
     "session.interrupt": "interrupt the focused / marked agents",
+    "session.resume": "resume: run the agent again on its conversation (after an error or restart)",
     "session.new": "new session (or a fan-out of N)",
     "session.archive": "archive the focused / marked sessions (worktree and branch kept)",
     "session.remove": "remove the focused / marked sessions and their worktrees (asks first)",

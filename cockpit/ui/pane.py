@@ -94,12 +94,6 @@ class AgentPane(Widget, can_focus=True):
         self.stats: dict[str, Any] = {}
         self.spinner = ""
         self._painted_scrolls = -1
-        # Strips of body rows by (style key, text), for one width and theme. Handing Textual the
-        # same Strip for an unchanged row (the rows shift up on every scroll) lets it reuse its
-        # cached crops and styled copies instead of making new ones: new Strips end up in
-        # reference cycles (Strip caches itself), and their garbage made 50-100 ms GC pauses.
-        self._row_strips: dict[tuple[str, str], Strip] = {}
-        self._row_strips_for: tuple[int, int] = (0, 0)
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -189,22 +183,12 @@ class AgentPane(Widget, can_focus=True):
             return self._header_strip(width, styles)
         rows = self.tail.rows
         index = len(rows) - (height - 1) + (y - 1)
-        row = rows[index] if 0 <= index < len(rows) else ("text", "")
-        cache = self._row_strips
-        if self._row_strips_for != (width, id(styles)):
-            cache.clear()
-            self._row_strips_for = (width, id(styles))
-        strip = cache.get(row)
-        if strip is None:
-            if len(cache) > 4 * height:
-                cache.clear()
-            style_key, text = row
-            body_width = width - 1
-            strip = cache[row] = Strip(
-                [Segment(text[:body_width].ljust(body_width), styles[style_key]), Segment("│", styles["edge"])],
-                width,
-            )
-        return strip
+        style_key, text = rows[index] if 0 <= index < len(rows) else ("text", "")
+        body_width = width - 1
+        return Strip(
+            [Segment(text[:body_width].ljust(body_width), styles[style_key]), Segment("│", styles["edge"])],
+            width,
+        )
 
     def _header_strip(self, width: int, styles: dict[str, Style]) -> Strip:
         state = self.state
