@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from cockpit.agents import tools
-from cockpit.agents.shell import ShellRunner, elide
+from cockpit.agents.shell import ShellRunner
+from cockpit.core.process import elide
 from cockpit.agents.tools import run_tool, tool_specs
 from cockpit.agents.workspace import PathRefused, Workspace
 

@@ -392,9 +392,9 @@ async def test_execute_json_commands(engine, repo):
     ("command", "message"),
     [
         ({"cmd": "explode"}, "unknown command 'explode' (known: approve, archive, create, deny, interrupt, ls, "
-                             "remove, rename, send, send_line, tag, transcript, unarchive)"),
+                             "remove, rename, resume, send, send_line, tag, transcript, unarchive)"),
         ({}, "unknown command None (known: approve, archive, create, deny, interrupt, ls, remove, rename, "
-             "send, send_line, tag, transcript, unarchive)"),
+             "resume, send, send_line, tag, transcript, unarchive)"),
         ({"cmd": "send", "session": "1"}, "command 'send': missing a required argument: 'text'"),
         ({"cmd": "ls", "all": True}, "command 'ls': got an unexpected keyword argument 'all'"),
         ({"cmd": "create", "repo": ".", "colour": "red"}, "command 'create': got an unexpected keyword argument 'colour'"),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cockpit.agents.shell import ShellResult, elide, run_process
+from cockpit.core.process import ShellResult, elide, run_process
 from cockpit.agents.workspace import GIT_DIR, PathRefused, Workspace
 
 #: Characters of one result the model reads; head and tail survive when it is longer.

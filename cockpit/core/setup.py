@@ -8,27 +8,17 @@ dev servers do not collide.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from cockpit.config import WorktreeConfig
+from cockpit.core.process import ShellResult, run_process
 
 INCLUDE_FILE = ".worktreeinclude"
 _OUTPUT_CAP = 64_000
-_DRAIN_S = 2.0  # how long to keep reading after the script exits
-
-
-@dataclass(frozen=True)
-class ScriptResult:
-    ok: bool
-    exit_code: int
-    output: str
-    timed_out: bool = False
 
 
 def session_env(
@@ -114,52 +104,10 @@ def _ignored(checkout: Path, rel: Path) -> bool:
     return done.returncode == 0
 
 
-async def run_script(command: str, cwd: Path, env: dict[str, str], timeout: float) -> ScriptResult:
+async def run_script(command: str, cwd: Path, env: dict[str, str], timeout: float) -> ShellResult:
     """Run a set-up or tear-down command; never raises for the script's own failure.
 
-    Output is read as it comes, so a script that times out still shows what it printed. A
-    script that leaves a background process holding its output open (`server &`) is done when
-    the script itself exits.
+    It runs in its own process group, which ends with it: background jobs a script starts do
+    not outlive it. A timed-out script still shows what it printed.
     """
-    proc = await asyncio.create_subprocess_exec(
-        "bash", "-c", command, cwd=str(cwd), env={**os.environ, **env},
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-    )
-    output = bytearray()
-    reader = asyncio.create_task(_collect(proc, output))
-    timed_out = False
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        timed_out = True
-        _kill_group(proc.pid)
-        await proc.wait()
-    try:
-        await asyncio.wait_for(asyncio.shield(reader), _DRAIN_S)
-    except TimeoutError:
-        reader.cancel()
-    if timed_out:
-        return ScriptResult(False, -1, _tail(bytes(output)), timed_out=True)
-    code = proc.returncode or 0
-    return ScriptResult(code == 0, code, _tail(bytes(output)))
-
-
-async def _collect(proc: asyncio.subprocess.Process, into: bytearray) -> None:
-    assert proc.stdout is not None
-    while chunk := await proc.stdout.read(65536):
-        into.extend(chunk)
-        if len(into) > 4 * _OUTPUT_CAP:
-            del into[: len(into) - _OUTPUT_CAP]
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _tail(raw: bytes) -> str:
-    text = raw.decode(errors="replace")
-    return text if len(text) <= _OUTPUT_CAP else "[…]\n" + text[-_OUTPUT_CAP:]
+    return await run_process(["bash", "-c", command], cwd, {**os.environ, **env}, timeout, capture_chars=_OUTPUT_CAP)

@@ -249,7 +249,8 @@ class CockpitApp(App[None]):
 
     def focus_session(self, session_id: str) -> None:
         pane = self.grid.reveal(session_id)
-        self.call_after_refresh(pane.focus)
+        # Not after the next refresh: keys already typed (tab then i) would land on the pane.
+        pane.focus()
         self._refresh_status()
 
     def targets(self) -> list[str]:
@@ -276,6 +277,20 @@ class CockpitApp(App[None]):
         current = self.focused_id
         index = order.index(current) if current in order else -1
         self.focus_session(order[(index + step) % len(order)])
+
+    # Screen binds tab / shift+tab to these before the app's own `focus.next` bindings are
+    # reached, so on a pane they must cycle panes (in grid order, across pages) themselves.
+    def action_focus_next(self) -> None:
+        if self.focused_pane is not None:
+            self.action_cycle(1)
+        else:
+            super().action_focus_next()
+
+    def action_focus_previous(self) -> None:
+        if self.focused_pane is not None:
+            self.action_cycle(-1)
+        else:
+            super().action_focus_previous()
 
     def action_next_attention(self) -> None:
         queue = attention_order(list(self.sessions.values()), self.grid.order, after=self.focused_id)
