@@ -5,7 +5,6 @@ commands and several repositories at once — with a tiny backend written here a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -169,7 +168,8 @@ async def test_text_deltas_are_coalesced_in_the_store(engine, repo):
         engine.emit(session.id, ev.TEXT_DELTA, {"text": word, "message": "m1"})
     engine.emit(session.id, ev.TOOL_CALL, {"id": "c1", "name": "shell"})
     for word in words[300:]:
-        engine.emit(session.id, ev.THOUGHT_DELTA, {"text": "?"}) if word == "w450 " else None
+        if word == "w450 ":  # a change of stream kind also ends the run
+            engine.emit(session.id, ev.THOUGHT_DELTA, {"text": "?"})
         engine.emit(session.id, ev.TEXT_DELTA, {"text": word})
     engine.emit(session.id, ev.MESSAGE_END, {})
     assert sum(e.kind == ev.TEXT_DELTA for e in live.get_nowait()) == 600  # live: every delta
@@ -465,8 +465,10 @@ async def test_bad_arguments_to_create(engine, repo):
 
 async def test_route_errors_from_the_engine(engine, repo):
     await engine.create_sessions(repo, name="one")
-    with pytest.raises(RouteError):
+    with pytest.raises(RouteError) as caught:
         await engine.send_line("@two hi")
-    with contextlib.suppress(RouteError):
+    assert str(caught.value) == "unknown target: @two"
+    with pytest.raises(RouteError) as caught:
         await engine.send_line("   ")
+    assert str(caught.value) == "nothing to send: type an instruction after the targets"
     assert [s.name for s in await engine.send_line("@one hi")] == ["one"]

@@ -269,6 +269,17 @@ async def test_history_up_and_down_in_the_bar(engine: Engine, repo: Path) -> Non
         assert seen == ["second", "first", "first", "second", ""]
 
 
+async def test_the_bar_shows_what_is_typed_while_focused(engine: Engine, repo: Path) -> None:
+    await make(engine, repo, 1)
+    app, pilot, stack = await start(engine, size=(100, 30))
+    async with stack:
+        await pilot.press("i", *"hello")
+        bar = app.bar.input
+        assert bar.has_focus and bar.value == "hello"
+        assert bar.content_region.height == 1, "a focused one-row bar must keep a row for the text"
+        assert bar.region.bottom <= app.status.region.y, "the bar must not cover the status bar"
+
+
 async def test_target_completion_suggests_session_names(engine: Engine, repo: Path) -> None:
     await make(engine, repo, 2, name="api")
     app, pilot, stack = await start(engine)

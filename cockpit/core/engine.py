@@ -69,7 +69,11 @@ class Engine:
         os.chmod(home, 0o700)
         store = await Store.open(home / "cockpit.db")
         engine = cls(home, config or load_config(), store, agent_factory)
-        await engine._restore()
+        try:
+            await engine._restore()
+        except BaseException:
+            await store.close()
+            raise
         engine._flusher = asyncio.create_task(engine._flush_loop(), name="cockpit-coalesce")
         return engine
 

@@ -42,6 +42,9 @@ class CockpitApp(App[None]):
     COMMANDS = App.COMMANDS | {CockpitCommands}
     CSS = """
     Screen { layers: base overlay; }
+    /* Input's own `:focus` rule (a tall border) outranks `CommandBar Input { border: none }`:
+       focused, the one-row bar had no room left for text and what you typed was invisible. */
+    CommandBar Input:focus { border: none; }
     """
     BINDINGS = [
         Binding("left,h", "move('left')", "left", show=False, id="focus.left"),
@@ -115,6 +118,9 @@ class CockpitApp(App[None]):
         self.set_interval(1 / FLUSH_HZ, self._flush)
         self.call_after_refresh(_freeze_heap)
         self._focus_first()
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # the start-up heap, this app's widgets among it, may be collected again
 
     async def _load_all(self) -> None:
         """Build every pane from the snapshot and the tail of each stored transcript."""
