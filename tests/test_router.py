@@ -90,7 +90,7 @@ def test_no_prefix_and_nothing_focused_or_marked(sessions):
         ("@nobody #ghost @3 do x", "unknown targets: @nobody #ghost"),
         ("@99 do x", "unknown target: @99"),
         ("@k do x", "unknown target: @k"),  # prefix shared by two ids: ambiguous, so refused
-        ("@marked do x", "unknown target: @marked"),  # nothing marked
+        ("@marked do x", "nobody to send to: no session matches @marked right now"),  # nothing marked
         ("#old do x", "unknown target: #old"),  # only an archived session carries it
     ],
 )
@@ -111,3 +111,9 @@ def test_split_targets():
     assert split_targets("  @a #b hello @c ") == (["@a", "#b"], "hello @c")
     assert split_targets("hello") == ([], "hello")
     assert split_targets("@a\n#b\nmulti\nline") == (["@a", "#b"], "multi\nline")
+
+
+def test_a_group_that_names_nobody_right_now_says_so(sessions):
+    with pytest.raises(RouteError) as caught:
+        route("@waiting @error retry", [s for s in sessions if s.state.value not in ("waiting", "error")])
+    assert str(caught.value) == "nobody to send to: no session matches @waiting @error right now"

@@ -88,12 +88,16 @@ def route(
         return Route(tuple(chosen), text)
     targets: dict[str, Session] = {}
     unknown: list[str] = []
+    empty: list[str] = []
     for token in tokens:
         found = resolve_token(token, sessions, marked)
         if not found:
-            unknown.append(token)
+            # a group (@waiting) that names nobody right now is not a typo; a tag nobody has may be
+            (empty if token.startswith("@") and token[1:].lower() in GROUPS else unknown).append(token)
         for session in found:
             targets.setdefault(session.id, session)
     if unknown:
         raise RouteError(f"unknown target{'s' if len(unknown) > 1 else ''}: {' '.join(unknown)}")
+    if not targets:
+        raise RouteError(f"nobody to send to: no session matches {' '.join(empty)} right now")
     return Route(tuple(targets.values()), text)
