@@ -42,7 +42,7 @@ from _common import Report, parse_args  # noqa: E402
 
 SIZE = (200, 50)
 RATE = 30.0  # tokens per second per agent
-PRESS_EVERY = 0.2  # seconds between key presses
+PRESS_EVERY = (0.1, 0.3)  # seconds between key presses, uniformly random: 0.2 s on average
 WARM_UP = 1.5
 AGENTS = 48
 RESTORED = 50
@@ -203,8 +203,11 @@ async def stream_child(home: Path, agents: int, seconds: float) -> dict:
             presses = skipped = 0
             end = loop.time() + seconds
             next_press = loop.time()
+            press_rng = random.Random(11)
             while loop.time() < end:
-                next_press += PRESS_EVERY
+                # Random gaps: a fixed 0.2 s is exactly 3 flush periods (1/15 s), so every press
+                # would land at the same phase of the flush and the run would measure one phase.
+                next_press += press_rng.uniform(*PRESS_EVERY)
                 delay = next_press - loop.time()
                 await asyncio.sleep(delay if delay > 0 else 0)
                 if probe.pending is not None:

@@ -45,7 +45,7 @@ def demo_config(api_base: str) -> Config:
 
 
 async def start_demo(repo: Path | None = None, home: Path | None = None):  # noqa: ANN201
-    """Start the server, the engine and the demo agents; return (engine, server, config).
+    """Start the server, the engine and the demo sessions; return (engine, server, config).
 
     The demo folder is wiped first; with `--repo`, stale worktree entries of an earlier demo
     are pruned by the worktree manager when sessions are created.
@@ -63,14 +63,20 @@ async def start_demo(repo: Path | None = None, home: Path | None = None):  # noq
     for agent in DEMO_AGENTS:
         (session,) = await engine.create_sessions(repo, name=agent.name, tags=["demo"])
         server.set_scenario(agent.scenario, session=session.id)
-        await engine.send(session.id, agent.task)
     return engine, server, config
+
+
+async def send_tasks(engine: Engine) -> None:
+    """Give each demo agent its task (sessions were made in DEMO_AGENTS order)."""
+    for session, agent in zip(sorted(engine.sessions.values(), key=lambda s: s.number), DEMO_AGENTS):
+        await engine.send(session.id, agent.task)
 
 
 async def run_demo_tui(repo: Path | None = None) -> None:
     from cockpit.ui.app import CockpitApp
 
     engine, server, config = await start_demo(repo)
+    await send_tasks(engine)
     try:
         await CockpitApp(engine, config, label=DEMO_LABEL, repo=str(repo or ".")).run_async()
     finally:
@@ -97,6 +103,7 @@ async def run_demo_print(out: TextIO, repo: Path | None = None, home: Path | Non
     """Print the demo's events as lines, approve what the agents ask, stop when all are idle."""
     engine, server, _ = await start_demo(repo, home)
     subscription = engine.subscribe()
+    await send_tasks(engine)
     names = {s.id: f"@{s.number} {s.name}" for s in engine.sessions.values()}
     texts: dict[str, list[str]] = {}
     print(f"{DEMO_LABEL}: {len(names)} agents in {next(iter(engine.sessions.values())).path.parent}", file=out)
