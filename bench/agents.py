@@ -132,7 +132,7 @@ async def engine_phase(url: str, agents: int, folder: Path) -> tuple[list[float]
             if event.kind == ev.TEXT_DELTA:
                 delays.append(time.time() - sent[event.session].popleft())
                 tokens += 1
-        busy = any(s.state.value != "idle" for s in engine.sessions.values())
+        busy = any(s.state.value not in ("idle", "error") for s in engine.sessions.values())
         if not busy and tokens:
             idle_since = idle_since or time.perf_counter()
             if time.perf_counter() - idle_since > 0.3:

@@ -255,6 +255,28 @@ async def test_unknown_target_is_refused_and_nothing_is_sent(engine: Engine, rep
         assert app.bar.input.value == "@nobody @2 hello"  # kept, to fix and resend
 
 
+async def test_keys_typed_in_one_burst_follow_the_focus(engine: Engine, repo: Path) -> None:
+    from textual import events
+
+    await make(engine, repo, 2)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        by_number = ids_by_number(engine)
+        app.focus_session(by_number[1])
+        await pilot.pause(0.05)
+        right = app.grid.neighbour(by_number[1], "right")
+        assert right is not None
+        # A fast typist (or a paste): every key is queued before the first is handled.
+        burst = [("l", "l"), ("i", "i"), *[(c, c) for c in "hello"], ("enter", "\r")]
+        for key, character in burst:
+            event = events.Key(key, character)
+            event.set_sender(app)
+            app._driver.send_message(event)  # how a terminal's keys arrive (pilot.press waits between keys)
+        await until(pilot, lambda: app.bar.input.value == "" and app.bar.input.has_focus, "the line sent")
+        assert [s.state for s in engine.sessions.values()] == [State.IDLE, State.IDLE], "no key ran a pane command"
+        assert await who_got(engine, "hello") == {app.sessions[right]["number"]}, (app.bar.history, [(n.message, n.severity) for n in app._notifications])
+
+
 async def test_history_up_and_down_in_the_bar(engine: Engine, repo: Path) -> None:
     await make(engine, repo, 1)
     app, pilot, stack = await start(engine)
@@ -467,3 +489,50 @@ async def test_resync_after_an_overflow_rebuilds_every_pane(engine: Engine, repo
                     "every pane rebuilt with the text it missed")
         assert app.grid.order == before
         assert all(app.grid.panes[s].display for s in before)
+
+
+# -- the two Textual fixes the benchmark needed (cockpit/ui/textual_patches.py) --------------------
+
+
+def test_painted_strips_do_not_keep_themselves_alive() -> None:
+    import sys
+
+    from rich.segment import Segment
+    from textual.strip import Strip
+
+    import cockpit.ui.app  # noqa: F401  (applies the patches)
+
+    strip = Strip([Segment("hello")], 5)
+    before = sys.getrefcount(strip)
+    assert strip.divide([5]) == [strip]
+    # Textual 8.2.8 caches `[strip]` on the strip itself: a cycle only a full GC frees.
+    assert sys.getrefcount(strip) == before, "divide() left a reference to the strip behind"
+
+
+async def test_a_late_timer_ticks_at_the_next_slot_not_the_one_after() -> None:
+    from textual.app import App
+
+    import cockpit.ui.app  # noqa: F401  (applies the patches)
+
+    interval = 0.1
+    ticks: list[float] = []
+
+    class Clock(App[None]):
+        def on_mount(self) -> None:
+            self.timer = self.set_interval(interval, self.tick)
+
+        def tick(self) -> None:
+            ticks.append(asyncio.get_running_loop().time())
+            if len(ticks) == 1:
+                self.timer.pause()  # like the screen's update timer when nothing is dirty
+
+    app = Clock()
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: len(ticks) == 1, "the first tick")
+        await asyncio.sleep(interval * 2.2)  # idle for a while, then something is dirty again
+        app.timer.resume()
+        await until(pilot, lambda: len(ticks) >= 3, "two ticks after resuming")
+    gap = ticks[2] - ticks[1]
+    # The tick after the late one belongs to the next slot (< 1 interval away); Textual 8.2.8
+    # skipped that slot too (1-2 intervals): a key press waited up to 33 ms for its frame.
+    assert gap < interval * 1.3, f"{gap * 1000:.0f} ms between ticks of a {interval * 1000:.0f} ms timer"

@@ -16,12 +16,14 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from cockpit.config import Config
 from cockpit.core import events as ev
 from cockpit.core.events import Event
 from cockpit.errors import CockpitError
+from cockpit.ui import textual_patches  # noqa: F401  (applied on import; see the module)
 from cockpit.ui.attention import attention_order
 from cockpit.ui.command_bar import CommandBar
 from cockpit.ui.grid import PaneGrid
@@ -139,7 +141,7 @@ class CockpitApp(App[None]):
     def _focus_first(self) -> None:
         visible = self.grid.visible_ids()
         if visible:
-            self.grid.panes[visible[0]].focus()
+            _focus_now(self.grid.panes[visible[0]])
 
     # -- the event pump --------------------------------------------------------------------------
 
@@ -255,8 +257,7 @@ class CockpitApp(App[None]):
 
     def focus_session(self, session_id: str) -> None:
         pane = self.grid.reveal(session_id)
-        # Not after the next refresh: keys already typed (tab then i) would land on the pane.
-        pane.focus()
+        _focus_now(pane)
         self._refresh_status()
 
     def targets(self) -> list[str]:
@@ -274,7 +275,7 @@ class CockpitApp(App[None]):
             return
         target = self.grid.neighbour(current, direction)
         if target:
-            self.grid.panes[target].focus()
+            _focus_now(self.grid.panes[target])
 
     def action_cycle(self, step: int) -> None:
         order = self.grid.order
@@ -447,7 +448,7 @@ class CockpitApp(App[None]):
         self._refresh_status()
 
     def action_focus_bar(self) -> None:
-        self.bar.focus_input()
+        _focus_now(self.bar.input)
 
     def action_help(self) -> None:
         from cockpit.ui.help import HelpScreen
@@ -469,6 +470,13 @@ class CockpitApp(App[None]):
             message.input.value = ""
             names = ", ".join(f"@{self.sessions[s]['number']}" for s in sent if s in self.sessions)
             self.notify(f"sent to {names}", timeout=2)
+
+
+def _focus_now(widget: Widget) -> None:
+    """Move the focus at once. `Widget.focus()` defers it behind the messages already queued,
+    so keys typed or pasted in one burst (`l i hello`) went to the old focus: the `h`, `e`, `l`
+    of "hello" ran pane commands (`e` archives the marked panes) instead of reaching the bar."""
+    widget.screen.set_focus(widget)
 
 
 def _freeze_heap() -> None:

@@ -20,33 +20,6 @@ from cockpit.ui.tail import Tail
 from cockpit.ui.text import header_text, summarize_tool, tool_result_line
 
 
-def _divide_without_self_reference() -> None:
-    """Stop Textual 8.2's `Strip.divide` from caching `[self]` inside `self`.
-
-    The compositor divides every strip it paints; a strip that needs no cut is returned as
-    `[self]` and that list is cached on the strip, a reference cycle. So every painted line
-    became cyclic garbage that only a full GC frees: at 48 streaming panes that was ~3,000
-    strips (45,000 objects) a second and 50-100 ms collections that stalled key presses.
-    Returning `[self]` uncached is what the cache would return anyway.
-    """
-    original = Strip.divide
-    if getattr(original, "_cockpit", False):
-        return
-
-    def divide(self: Strip, cuts: Any) -> Any:
-        cuts = list(cuts)
-        length = self.cell_length
-        if [cut for cut in cuts if cut <= length] == [length]:
-            return [self]
-        return original(self, cuts)
-
-    divide._cockpit = True  # type: ignore[attr-defined]
-    Strip.divide = divide  # type: ignore[method-assign]
-
-
-_divide_without_self_reference()
-
-
 class PaneStyles:
     """Rich styles for panes, derived once per theme and shared by every pane."""
 
@@ -94,6 +67,7 @@ class AgentPane(Widget, can_focus=True):
         self.stats: dict[str, Any] = {}
         self.spinner = ""
         self._painted_scrolls = -1
+        self._styles: tuple[str, dict[str, Style]] = ("", {})  # (theme name, PaneStyles)
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -178,7 +152,7 @@ class AgentPane(Widget, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size
-        styles = PaneStyles.for_theme(self.app.current_theme)
+        styles = self._pane_styles()
         if y == 0:
             return self._header_strip(width, styles)
         rows = self.tail.rows
@@ -189,6 +163,16 @@ class AgentPane(Widget, can_focus=True):
             [Segment(text[:body_width].ljust(body_width), styles[style_key]), Segment("│", styles["edge"])],
             width,
         )
+
+    def _pane_styles(self) -> dict[str, Style]:
+        # `App.current_theme` resolves the theme on every call (~5 µs); rows are painted
+        # thousands of times a second, so look it up only when the theme's name changes.
+        app = self.app
+        name, styles = self._styles
+        if name != app.theme:
+            styles = PaneStyles.for_theme(app.current_theme)
+            self._styles = (app.theme, styles)
+        return styles
 
     def _header_strip(self, width: int, styles: dict[str, Style]) -> Strip:
         state = self.state
