@@ -255,28 +255,6 @@ async def test_unknown_target_is_refused_and_nothing_is_sent(engine: Engine, rep
         assert app.bar.input.value == "@nobody @2 hello"  # kept, to fix and resend
 
 
-async def test_keys_typed_in_one_burst_follow_the_focus(engine: Engine, repo: Path) -> None:
-    from textual import events
-
-    await make(engine, repo, 2)
-    app, pilot, stack = await start(engine)
-    async with stack:
-        by_number = ids_by_number(engine)
-        app.focus_session(by_number[1])
-        await pilot.pause(0.05)
-        right = app.grid.neighbour(by_number[1], "right")
-        assert right is not None
-        # A fast typist (or a paste): every key is queued before the first is handled.
-        burst = [("l", "l"), ("i", "i"), *[(c, c) for c in "hello"], ("enter", "\r")]
-        for key, character in burst:
-            event = events.Key(key, character)
-            event.set_sender(app)
-            app._driver.send_message(event)  # how a terminal's keys arrive (pilot.press waits between keys)
-        await until(pilot, lambda: app.bar.input.value == "" and app.bar.input.has_focus, "the line sent")
-        assert [s.state for s in engine.sessions.values()] == [State.IDLE, State.IDLE], "no key ran a pane command"
-        assert await who_got(engine, "hello") == {app.sessions[right]["number"]}, (app.bar.history, [(n.message, n.severity) for n in app._notifications])
-
-
 async def test_history_up_and_down_in_the_bar(engine: Engine, repo: Path) -> None:
     await make(engine, repo, 1)
     app, pilot, stack = await start(engine)

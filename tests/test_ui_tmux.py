@@ -118,8 +118,12 @@ async def test_a_new_user_marks_a_pane_and_sends_an_instruction(tmux: Tmux, repo
     screen = tmux.wait(lambda s: marked_in(s, 1), "@1 marked")
     assert not marked_in(screen, 2)
 
+    # One key at a time, as a person types: Textual routes a key to whatever has focus when
+    # the key is read, so letters sent in the same burst as `i` could still reach the grid.
     tmux.keys("l")  # focus moves right; the mark stays on @1
+    time.sleep(0.4)
     tmux.keys("i")
+    time.sleep(0.4)
     tmux.keys(MESSAGE, literal=True)
     tmux.wait(lambda s: MESSAGE in s, "the typed instruction in the bar")
     tmux.keys("Enter")

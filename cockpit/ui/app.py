@@ -473,9 +473,10 @@ class CockpitApp(App[None]):
 
 
 def _focus_now(widget: Widget) -> None:
-    """Move the focus at once. `Widget.focus()` defers it behind the messages already queued,
-    so keys typed or pasted in one burst (`l i hello`) went to the old focus: the `h`, `e`, `l`
-    of "hello" ran pane commands (`e` archives the marked panes) instead of reaching the bar."""
+    """Move the focus now. `Widget.focus()` queues the move behind keys already waiting, and
+    those still went to the old focus: `i` then `hello` typed fast ran `h`, `e`, `l` as pane
+    commands (`e` archives). Textual routes a key to whatever has focus when the app dequeues
+    it, so a burst that arrives all at once can still go astray; this closes our part."""
     widget.screen.set_focus(widget)
 
 
