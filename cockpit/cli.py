@@ -30,8 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address for --serve (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (default: 8000)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # `--repo` also after the subcommand (`cockpit new --repo R`); SUPPRESS keeps the top-level value
+    # when it is not given there.
+    repo_option = argparse.ArgumentParser(add_help=False)
+    repo_option.add_argument("--repo", default=argparse.SUPPRESS, help="the git repository to work in")
 
-    new = sub.add_parser("new", help="create sessions: a worktree and branch each")
+    new = sub.add_parser("new", parents=[repo_option], help="create sessions: a worktree and branch each")
     new.add_argument("name", nargs="?", default="", help="session name (default: from the task)")
     new.add_argument("--base", default=None, help="base ref (default: the current branch)")
     new.add_argument("--agent", default=None, help="agent from config (default: builtin)")
@@ -42,16 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--fork", default=None, metavar="SESSION", help="start from another session's state")
     new.add_argument("--json", action="store_true", help="print the sessions as JSON")
 
-    ls = sub.add_parser("ls", help="list sessions")
+    ls = sub.add_parser("ls", parents=[repo_option], help="list sessions")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.add_argument("--all", action="store_true", help="include archived and merged sessions")
 
-    rm = sub.add_parser("rm", help="remove sessions and their worktrees")
+    rm = sub.add_parser("rm", parents=[repo_option], help="remove sessions and their worktrees")
     rm.add_argument("sessions", nargs="+", help="session ids, numbers or names")
     rm.add_argument("--delete-branch", action="store_true", help="also delete the branch")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
-    demo = sub.add_parser("demo", help="simulated agents at work in a sample repository (no API key)")
+    demo = sub.add_parser("demo", parents=[repo_option], help="simulated agents at work in a sample repository (no API key)")
     demo.add_argument("--print", action="store_true", help="print events instead of opening the screen")
     demo.add_argument("--timeout", type=float, default=120, help="with --print: stop after this many seconds")
     return parser

@@ -98,3 +98,12 @@ def test_ls_with_no_sessions(tmp_path):
     done = cockpit("ls", cwd=tmp_path)
     assert (done.returncode, done.stdout) == (0, "no sessions (create one with `cockpit new --task ...`)\n")
     assert json.loads(cockpit("ls", "--json", cwd=tmp_path).stdout) == []
+
+
+def test_repo_option_works_before_and_after_the_subcommand(repo, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    after = cockpit("new", "after", "--repo", str(repo), cwd=elsewhere)
+    before = cockpit("--repo", str(repo), "new", "before", cwd=elsewhere)
+    assert after.returncode == 0 and before.returncode == 0, after.stderr + before.stderr
+    assert "cockpit/after" in after.stdout and "cockpit/before" in before.stdout

@@ -41,6 +41,9 @@ TRANSCRIPT_TAIL_EVENTS = 400
 
 class CockpitApp(App[None]):
     TITLE = "cockpit"
+    # Focus goes to a pane, never to the bar by default: with no pane focused the grid's keys
+    # (c to create, ? for help) must work, not type into the instruction bar.
+    AUTO_FOCUS = None
     COMMANDS = App.COMMANDS | {CockpitCommands}
     CSS = """
     Screen { layers: base overlay; }
@@ -64,7 +67,7 @@ class CockpitApp(App[None]):
         Binding("x", "interrupt", "interrupt", id="session.interrupt"),
         Binding("r", "resume", "resume", show=False, id="session.resume"),
         Binding("c", "create", "new", id="session.new"),
-        Binding("e", "archive", "archive", show=False, id="session.archive"),
+        Binding("E", "archive", "archive", show=False, id="session.archive"),
         Binding("D", "remove", "remove", show=False, id="session.remove"),
         Binding("t", "tag", "tag", show=False, id="session.tag"),
         Binding("g", "goto", "go to", show=False, id="session.goto"),

@@ -17,7 +17,7 @@ from cockpit.ui.pane import AgentPane
 
 class PaneGrid(Widget):
     DEFAULT_CSS = """
-    PaneGrid { height: 1fr; width: 1fr; }
+    PaneGrid { height: 1fr; width: 1fr; color: $text-muted; }
     """
 
     def __init__(self, layout: LayoutConfig, **kwargs):
@@ -40,6 +40,7 @@ class PaneGrid(Widget):
         if new:
             await self.mount_all(new)
         self.relayout()
+        self.refresh()  # the empty-cockpit text underneath
 
     async def remove_pane(self, session_id: str) -> None:
         pane = self.panes.pop(session_id, None)
@@ -49,6 +50,19 @@ class PaneGrid(Widget):
         self.rects.pop(session_id, None)
         await pane.remove()
         self.relayout()
+        self.refresh()
+
+    def render(self) -> str:
+        """What shows under the panes: only visible when there are none."""
+        if self.order:
+            return ""
+        return (
+            "\n  No sessions yet.\n\n"
+            "  c        create one (or a fan-out of N agents on one task)\n"
+            "  ctrl+p   every action\n"
+            "  ?        keys\n\n"
+            "  From a shell: cockpit new --task \"…\" --count 3"
+        )
 
     # -- geometry ------------------------------------------------------------------------------
 

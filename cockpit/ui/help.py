@@ -111,6 +111,7 @@ def zoom_rows(app: Any) -> list[tuple[str, str, str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
+    AUTO_FOCUS = "*"  # the scrolling list, so arrows and page keys scroll it
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Vertical { width: 90; max-width: 95%; height: 90%; border: round $accent; background: $panel; }

@@ -103,6 +103,7 @@ class TranscriptLog(VerticalScroll, can_focus=True):
 
 
 class ZoomScreen(ModalScreen[None]):
+    AUTO_FOCUS = "#zoom-log"  # scrolling keys work at once; the app itself auto-focuses nothing
     DEFAULT_CSS = """
     ZoomScreen { background: $background; layout: vertical; }
     ZoomScreen #zoom-header { height: 1; width: 1fr; background: $panel; color: $text; text-style: bold; padding: 0 1; }
