@@ -300,3 +300,17 @@ async def test_a_task_recorded_without_agents_runs_on_resume(open_engine, repo, 
     await wait_state(engine, session.id, State.IDLE)
     assert server.requests[-1]["messages"][-1] == {"role": "user", "content": "do the thing"}
     assert "doing the thing" in "".join(d["text"] for d in of(await kinds(engine, session.id), ev.TEXT))
+
+
+async def test_after_a_turn_the_engine_reports_what_the_session_changed(open_engine, repo, server):
+    engine = await open_engine(agent_config(server.url), make_agent)
+    scenario = {"steps": [
+        {"tool_calls": [{"name": "write_file", "arguments": {"path": "new.txt", "content": "a\nb\nc\n"}}]},
+        {"when": {"last_role": "tool"}, "tool_calls": [{"name": "edit_file", "arguments": {"path": "README.md", "search": "hello\n", "replace": "hi\nthere\n"}}]},
+        {"when": {"last_role": "tool"}, "text": "done"},
+    ]}
+    session = await new_session(engine, repo, server, scenario)
+    await wait_state(engine, session.id, State.IDLE)
+    await wait_for(lambda: engine._tasks == set())
+    stats = of(await kinds(engine, session.id), ev.DIFF_STAT)
+    assert stats[-1] == {"files": 2, "added": 5, "removed": 1}  # new.txt +3; README -1 +2

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import secrets
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentFactory, ApprovalDecision
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
+from cockpit.core.diffstat import diffstat
 from cockpit.core.events import Event
 from cockpit.core.host import SessionHost
 from cockpit.core.model import Repo, Session, Usage
@@ -53,6 +54,7 @@ class Engine:
         self._last_number = 0
         self._coalescer = TextCoalescer(store.append_nowait)
         self._flusher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # background work to finish before close
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -101,6 +103,9 @@ class Engine:
             return
         for host in list(self.hosts.values()):
             await self._stop_agent(host)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -125,7 +130,23 @@ class Engine:
         event = Event(kind, session_id, data or {}, seq)
         self.bus.publish(event)
         self._coalescer.feed(event)
+        if kind == ev.TURN_END:
+            self._background(self._report_diffstat(session_id))
         return event
+
+    async def _report_diffstat(self, session_id: str) -> None:
+        """After a turn, tell subscribers how much the session has changed so far."""
+        session = self.sessions.get(session_id)
+        if session is None or not session.path.is_dir():
+            return
+        stat = await diffstat(session.path, session.base_commit)
+        if session_id in self.sessions:
+            self.emit(session_id, ev.DIFF_STAT, stat.to_dict())
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def transcript(self, session_id: str) -> list[Event]:
         """The stored events of a session, including text still being coalesced."""

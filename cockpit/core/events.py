@@ -33,6 +33,7 @@ NOTICE = "notice"  # something the person should read: retries, context trimmed,
 ERROR = "error"
 TURN_START = "turn.start"
 TURN_END = "turn.end"
+DIFF_STAT = "diff.stat"  # files / lines changed against the base, after each turn
 # Stream control for subscribers
 RESYNC = "resync"  # the subscriber fell behind; reload the snapshot
 

@@ -111,6 +111,9 @@ class AgentPane(Widget, can_focus=True):
             self.session = {**self.session, "usage": data.get("session", {})}
             self.header_dirty = True
             return
+        elif kind == ev.DIFF_STAT:
+            self.set_stats(data)
+            return
         elif kind in (ev.SESSION_UPDATED, ev.SESSION_CREATED):
             self.session = data["session"]
             self.header_dirty = True
