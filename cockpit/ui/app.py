@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from textual import on, work
@@ -337,6 +338,11 @@ class CockpitApp(App[None]):
             self.notify(str(exc), severity="error", timeout=6)
             return None
 
+    async def command_each(self, cmd: str, session_ids: Iterable[str], **args: Any) -> None:
+        """Send the same command to several sessions, one after the other."""
+        for session_id in session_ids:
+            await self.run_command({"cmd": cmd, "session": session_id, **args})
+
     async def action_approve(self) -> None:
         session_id = self.focused_id
         if session_id:
@@ -344,8 +350,7 @@ class CockpitApp(App[None]):
 
     async def action_approve_marked(self) -> None:
         waiting = [s for s in self.targets() if self.sessions.get(s, {}).get("state") == "waiting"]
-        for session_id in waiting:
-            await self.run_command({"cmd": "approve", "session": session_id})
+        await self.command_each("approve", waiting)
         if not waiting:
             self.notify("no marked pane is waiting for approval")
 
@@ -361,12 +366,10 @@ class CockpitApp(App[None]):
             await self.run_command({"cmd": "deny", "session": session_id, "reason": reason})
 
     async def action_resume(self) -> None:
-        for session_id in self.targets():
-            await self.run_command({"cmd": "resume", "session": session_id})
+        await self.command_each("resume", self.targets())
 
     async def action_interrupt(self) -> None:
-        for session_id in self.targets():
-            await self.run_command({"cmd": "interrupt", "session": session_id})
+        await self.command_each("interrupt", self.targets())
 
     @work
     async def action_create(self) -> None:
@@ -384,8 +387,7 @@ class CockpitApp(App[None]):
                     await asyncio.sleep(1 / FLUSH_HZ)
 
     async def action_archive(self) -> None:
-        for session_id in self.targets():
-            await self.run_command({"cmd": "archive", "session": session_id})
+        await self.command_each("archive", self.targets())
 
     @work
     async def action_remove(self) -> None:
@@ -396,8 +398,7 @@ class CockpitApp(App[None]):
             return
         names = ", ".join(f"@{self.sessions[s]['number']}" for s in targets if s in self.sessions)
         if await self.push_screen_wait(Confirm(f"Remove {names} and their worktrees? Branches are kept.")):
-            for session_id in targets:
-                await self.run_command({"cmd": "remove", "session": session_id})
+            await self.command_each("remove", targets)
 
     @work
     async def action_tag(self) -> None:
@@ -411,8 +412,7 @@ class CockpitApp(App[None]):
             return
         add = [w[1:] if w.startswith("+") else w for w in text.split() if not w.startswith("-")]
         remove = [w[1:] for w in text.split() if w.startswith("-")]
-        for session_id in targets:
-            await self.run_command({"cmd": "tag", "session": session_id, "add": add, "remove": remove})
+        await self.command_each("tag", targets, add=add, remove=remove)
 
     @work
     async def action_goto(self) -> None:
