@@ -387,26 +387,29 @@ class Engine:
             await self.send(session.id, routed.text)
         return list(routed.targets)
 
-    async def send(self, ref: str, text: str) -> None:
+    async def _open_session(self, ref: str) -> tuple[Session, SessionHost]:
+        """A session that can take instructions, its agent started if it was not yet.
+
+        Restored sessions (after a restart) and ones whose agent failed to start get their
+        backend here, on first use, so start-up never pays for agents nobody talks to.
+        """
         session = self.get(ref)
         if session.state in (State.ARCHIVED, State.MERGED):
             raise CockpitError(f"session @{session.number} is {session.state.value}; unarchive it first")
         host = self.hosts[session.id]
         if host.backend is None and self.agent_factory is not None:
-            # Restored after a restart (or failed to start before): start it now.
             await self._start_agent(session)
+        return session, host
+
+    async def send(self, ref: str, text: str) -> None:
+        session, host = await self._open_session(ref)
         self.emit(session.id, ev.USER_MESSAGE, {"text": text})
         if host.backend is not None:
             await host.backend.send(text)
 
     async def resume(self, ref: str) -> None:
         """Continue a session's conversation without new text (after an error, a restart, a CLI task)."""
-        session = self.get(ref)
-        if session.state in (State.ARCHIVED, State.MERGED):
-            raise CockpitError(f"session @{session.number} is {session.state.value}; unarchive it first")
-        host = self.hosts[session.id]
-        if host.backend is None and self.agent_factory is not None:
-            await self._start_agent(session)
+        session, host = await self._open_session(ref)
         if host.backend is None:
             raise CockpitError(f"session @{session.number} has no agent running in this process")
         await host.backend.send("")
