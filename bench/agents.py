@@ -11,8 +11,8 @@ For the engine the send times are read off litellm's chunks by a thin wrapper ar
 
 Figures: `agents`, `p99_delay_ms` (engine), `cpu_ms_per_1k_tokens` (engine process CPU per
 1,000 streamed tokens), `ratio_vs_raw` (engine CPU per token ÷ raw client CPU per token),
-plus the raw floor's figures. Targets: all agents sustained on one core (CPU < 100 % of a
-core) with p99 delay ≤ 100 ms.
+`cores_needed` (CPU per token × offered tokens/s), plus the raw floor's figures. Targets: all
+agents sustained on one core (`cores_needed` ≤ 1) with p99 delay ≤ 100 ms.
 
 Usage: python bench/agents.py [--quick] [--json] [--dir SCRATCH]
 """
@@ -168,8 +168,11 @@ async def main() -> None:
     report.add("cpu_ms_per_1k_tokens", cpu * 1000 / (tokens / 1000), "engine: CPU per 1k tokens", "ms")
     report.add("cpu_pct_of_core", 100 * cpu / wall, "engine: CPU while streaming", "% of one core")
     report.add("ratio_vs_raw", (cpu / tokens) / (raw_cpu / raw_tokens), "engine CPU per token / raw client's", "×")
+    # What the offered load needs, from CPU per token: above 1.0 one core falls behind (and the
+    # measured CPU share then only says the core was saturated).
+    report.add("cores_needed", cpu / tokens * agents * rate, "engine: cores needed for the offered load")
     report.target("p99_delay_ms", lambda v: v <= 100, "≤ 100 ms")
-    report.target("cpu_pct_of_core", lambda v: v < 100, "< 100 % (sustained on one core)")
+    report.target("cores_needed", lambda v: v <= 1, "≤ 1 (sustained on one core)")
     report.finish(args.json)
 
 
