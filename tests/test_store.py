@@ -266,3 +266,11 @@ async def test_reopen_after_kill_with_store(tmp_path):
         assert (await store.events("w0"))[-1].seq == last["w0"] + 1
     finally:
         await store.close()
+
+
+async def test_tail_is_the_last_events_in_order(store):
+    await store.append_many([Event("text", "a", {"i": i}, seq, 0.0) for seq, i in ((s, s) for s in range(1, 51))])
+    await store.append(Event("text", "b", {}, 1, 0.0))
+    everything = await store.events("a")
+    assert await store.tail("a", 7) == everything[-7:]
+    assert await store.tail("a", 500) == everything

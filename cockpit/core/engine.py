@@ -24,13 +24,13 @@ from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
 from cockpit.core.diffstat import diffstat
 from cockpit.core.events import Event
+from cockpit.core.git import git_out
 from cockpit.core.host import SessionHost
 from cockpit.core.model import Repo, Session, Usage
 from cockpit.core.router import Route, route
 from cockpit.core.setup import bring_local_files, port_block, run_script, session_env
 from cockpit.core.states import LIVE, State, check_transition
 from cockpit.core.store import Store
-from cockpit.core.git import git_out
 from cockpit.core.worktrees import RepoInfo, Worktree, WorktreeManager
 from cockpit.errors import CockpitError, NotFound
 
@@ -90,7 +90,7 @@ class Engine:
             if session.state in LIVE:
                 # The process that ran this turn is gone; say so instead of pretending.
                 session.state, session.state_detail = State.IDLE, "interrupted by restart"
-                await self.store.save_session(session)
+                self.store.save_session_nowait(session)
         for session in self.sessions.values():
             self.hosts[session.id] = SessionHost(self, session, self._env_for(session))
         for repo in list(self.repos.values()):
@@ -148,11 +148,11 @@ class Engine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def transcript(self, session_id: str) -> list[Event]:
-        """The stored events of a session, including text still being coalesced."""
-        self._coalescer.flush()
-        await self.store.flush()
-        return await self.store.events(session_id)
+    async def transcript(self, session_id: str, tail: int = 0) -> list[Event]:
+        """The stored events of a session (only the last `tail` when given), text still being
+        coalesced included."""
+        await self.sync()
+        return await (self.store.tail(session_id, tail) if tail else self.store.events(session_id))
 
     async def sync(self) -> None:
         """Make everything emitted so far durable."""
@@ -340,10 +340,6 @@ class Engine:
             return
         session.state, session.state_detail = state, detail
         self.emit(session.id, ev.SESSION_STATE, {"state": state.value, "detail": detail})
-        self._save_soon(session)
-
-    def _save_soon(self, session: Session) -> None:
-        """Queue the session record as it is now; the next `sync()` (or close) commits it."""
         self.store.save_session_nowait(session)
 
     def add_usage(self, session: Session, model: str, usage: Usage) -> None:
@@ -352,7 +348,7 @@ class Engine:
         self.emit(session.id, ev.USAGE, {
             "model": model, "turn": dataclasses.asdict(usage), "session": dataclasses.asdict(session.usage),
         })
-        self._save_soon(session)
+        self.store.save_session_nowait(session)
 
     def total_usage(self) -> Usage:
         total = Usage()
@@ -453,15 +449,15 @@ class Engine:
         """Stop the agent and hide the session; its worktree and branch stay."""
         session = self.get(ref)
         await self._stop_agent(self.hosts[session.id])
-        self.set_state(session, State.ARCHIVED)
-        await self.store.save_session(session)
+        self.set_state(session, State.ARCHIVED)  # queues the record
+        await self.store.flush()
         return session
 
     async def unarchive(self, ref: str) -> Session:
         session = self.get(ref)
-        self.set_state(session, State.IDLE)
+        self.set_state(session, State.IDLE)  # queues the record
         await self._start_agent(session)
-        await self.store.save_session(session)
+        await self.store.flush()
         return session
 
     async def remove(self, ref: str, *, delete_branch: bool = False) -> None:

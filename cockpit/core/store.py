@@ -335,6 +335,15 @@ class Store:
             rows = await cur.fetchall()
         return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
 
+    async def tail(self, session: str, count: int) -> list[Event]:
+        """The last `count` events of a session, oldest first (one index range scan)."""
+        async with self._db.execute(
+            "SELECT session, seq, ts, kind, data FROM events WHERE session = ? "
+            "ORDER BY seq DESC, id DESC LIMIT ?", (session, count),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in reversed(rows)]
+
     async def all_events(self) -> dict[str, list[Event]]:
         """Every transcript at once, grouped by session (sorted by id), each in seq order.
 

@@ -135,7 +135,7 @@ class CockpitApp(App[None]):
         for session in snapshot:
             self.sessions[session["id"]] = session
             pane = AgentPane(session)
-            for event in (await self.client.transcript(session["id"]))[-TRANSCRIPT_TAIL_EVENTS:]:
+            for event in await self.client.transcript(session["id"], tail=TRANSCRIPT_TAIL_EVENTS):
                 pane.feed(event)
             panes.append(pane)
         with self.batch_update():
