@@ -45,3 +45,17 @@ def test_escape_sequences_and_tabs_cannot_break_the_pane():
     tail = Tail(width=40)
     tail.write("     1\tcode \x1b[31mred\x1b[0m\r\x07 \x1b]0;title\x07done\nnext")
     assert [r for _, r in tail.rows] == ["     1  code red done", "next"]
+
+
+def test_streaming_in_pieces_wraps_exactly_like_wrapping_the_whole_text():
+    import random
+
+    rng = random.Random(3)
+    for _ in range(300):
+        width, whole = rng.randint(3, 30), ""
+        tail = Tail(width=width, max_lines=10_000)
+        for _ in range(rng.randint(1, 60)):
+            piece = "".join(rng.choice("ab  cdefgh") for _ in range(rng.randint(1, 12)))
+            tail.write(piece)
+            whole += piece
+        assert [r for _, r in tail.rows] == wrap(whole, width)

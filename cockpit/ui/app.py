@@ -151,20 +151,22 @@ class CockpitApp(App[None]):
 
     async def _flush(self) -> None:
         events = self._subscription.get_nowait() if self._subscription else []
-        for event in events:
-            await self._apply(event)
-        self._tick_spinners()
-        visible = set(self.grid.visible_ids())
-        for session_id in visible:
-            self.grid.panes[session_id].flush()
+        if events:
+            # a zoom view queues events and renders them on its own 10 Hz timer
+            zooms = [screen for screen in self.screen_stack if isinstance(screen, ZoomScreen)]
+            for event in events:
+                for zoom in zooms:
+                    zoom.feed(event)
+                await self._apply(event)
+        visible = [self.grid.panes[session_id] for session_id in self.grid.visible_ids()]
+        self._tick_spinners(visible)
+        for pane in visible:
+            pane.flush()
         if events:
             self._refresh_status()
 
     async def _apply(self, event: Event) -> None:
         kind = event.kind
-        for screen in self.screen_stack:
-            if isinstance(screen, ZoomScreen):
-                screen.feed(event)  # queues; the zoom view renders on its own 10 Hz timer
         if kind == ev.RESYNC:
             await self._resync()
             return
@@ -203,11 +205,10 @@ class CockpitApp(App[None]):
         self.sessions.clear()
         await self._load_all()
 
-    def _tick_spinners(self) -> None:
+    def _tick_spinners(self, visible: list[AgentPane]) -> None:
         now = self.frozen_clock if self.frozen_clock is not None else time.monotonic()
         frame = SPINNER[int(now * 10) % len(SPINNER)]
-        for session_id in self.grid.visible_ids():
-            pane = self.grid.panes[session_id]
+        for pane in visible:
             if pane.state == "running" and pane.spinner != frame:
                 pane.spinner = frame
                 pane.header_dirty = True

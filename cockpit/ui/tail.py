@@ -63,7 +63,7 @@ class Tail:
             if last is not None and last.open and last.style == style:
                 if part:
                     last.text += part
-                    self._rewrap_last()
+                    self._grow_last(last.style, part)
             elif part or index < len(parts) - 1:
                 self._start(style, part)
             if index < len(parts) - 1 and self._logical:
@@ -85,6 +85,19 @@ class Tail:
         self._logical.append(Line(style, text))
         self._last_rows = 0
         self._rewrap_last()
+
+    def _grow_last(self, style: str, part: str) -> None:
+        """Wrap only the last row plus the new text: greedy wrapping never moves an earlier
+        break once the text ran past it, so a streamed paragraph costs O(width) per delta."""
+        if not self._last_rows:
+            self._rewrap_last()
+            return
+        _, row = self.rows.pop()
+        grown = wrap(row + part, self.width)
+        if len(grown) != 1:
+            self.scrolls += 1
+        self.rows.extend((style, r) for r in grown)
+        self._last_rows += len(grown) - 1
 
     def _rewrap_last(self) -> None:
         line = self._logical[-1]
