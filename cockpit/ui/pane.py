@@ -26,6 +26,15 @@ class PaneStyles:
     _cache: dict[str, dict[str, Style]] = {}
 
     @classmethod
+    def cached(cls, theme_name: str) -> dict[str, Style] | None:
+        return cls._cache.get(theme_name)
+
+    @classmethod
+    def forget(cls, theme_name: str) -> None:
+        """Drop a theme's styles, e.g. when a theme of that name is registered again."""
+        cls._cache.pop(theme_name, None)
+
+    @classmethod
     def for_theme(cls, theme: Any) -> dict[str, Style]:
         cached = cls._cache.get(theme.name)
         if cached is None:
@@ -67,7 +76,6 @@ class AgentPane(Widget, can_focus=True):
         self.stats: dict[str, Any] = {}
         self.spinner = ""
         self._painted_scrolls = -1
-        self._styles: tuple[str, dict[str, Style]] = ("", {})  # (theme name, PaneStyles)
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -168,14 +176,10 @@ class AgentPane(Widget, can_focus=True):
         )
 
     def _pane_styles(self) -> dict[str, Style]:
-        # `App.current_theme` resolves the theme on every call (~5 µs); rows are painted
-        # thousands of times a second, so look it up only when the theme's name changes.
+        # `App.current_theme` resolves the theme on every call (~5 µs) and rows are painted
+        # thousands of times a second: look styles up by the theme's name, resolve on a miss.
         app = self.app
-        name, styles = self._styles
-        if name != app.theme:
-            styles = PaneStyles.for_theme(app.current_theme)
-            self._styles = (app.theme, styles)
-        return styles
+        return PaneStyles.cached(app.theme) or PaneStyles.for_theme(app.current_theme)
 
     def _header_strip(self, width: int, styles: dict[str, Style]) -> Strip:
         state = self.state
