@@ -148,10 +148,11 @@ class LLMAgent:
         request = [{"role": "system", "content": self._system_prompt()}, *self._messages]
         attempt = 0
         while True:
-            streamed: list[str] = []
+            streamed = False  # whether this attempt has shown text that a retry must discard
 
             def on_text(delta: str) -> None:
-                streamed.append(delta)
+                nonlocal streamed
+                streamed = True
                 host.emit(ev.TEXT_DELTA, {"text": delta})
 
             try:

@@ -134,41 +134,38 @@ async def stream_completion(
     drafts: dict[int, ToolCallDraft] = {}
     text: list[str] = []
     prompt_tokens = completion_tokens = 0
+    stall_s = model.stall_timeout_s
     try:
         stream = await lm.acompletion(**kwargs)
-        iterator = stream.__aiter__()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(iterator.__anext__(), model.stall_timeout_s)
-            except StopAsyncIteration:
-                break
-            usage = getattr(chunk, "usage", None)
-            if usage:
-                prompt_tokens = usage.prompt_tokens or prompt_tokens
-                completion_tokens = usage.completion_tokens or completion_tokens
-            for choice in chunk.choices or ():
-                delta = choice.delta
-                if choice.finish_reason:
-                    result.finish_reason = choice.finish_reason
-                if delta is None:
-                    continue
-                thought = getattr(delta, "reasoning_content", None)
-                if thought:
-                    on_thought(thought)
-                if delta.content:
-                    text.append(delta.content)
-                    on_text(delta.content)
-                for call in delta.tool_calls or ():
-                    draft = drafts.setdefault(call.index or 0, ToolCallDraft())
-                    draft.id = call.id or draft.id
-                    if call.function is not None:
-                        draft.name += call.function.name or ""
-                        draft.arguments += call.function.arguments or ""
-    except asyncio.CancelledError:
-        raise
-    except (TransientLLMError, FatalLLMError):
-        raise
-    except Exception as exc:
+        loop = asyncio.get_running_loop()
+        # One deadline, moved on after every chunk: a gap longer than stall_s is a TimeoutError,
+        # without the task per chunk that wait_for() makes on Python 3.11.
+        async with asyncio.timeout(stall_s) as deadline:
+            async for chunk in stream:
+                usage = getattr(chunk, "usage", None)
+                if usage:
+                    prompt_tokens = usage.prompt_tokens or prompt_tokens
+                    completion_tokens = usage.completion_tokens or completion_tokens
+                for choice in chunk.choices or ():
+                    delta = choice.delta
+                    if choice.finish_reason:
+                        result.finish_reason = choice.finish_reason
+                    if delta is None:
+                        continue
+                    thought = getattr(delta, "reasoning_content", None)
+                    if thought:
+                        on_thought(thought)
+                    if delta.content:
+                        text.append(delta.content)
+                        on_text(delta.content)
+                    for call in delta.tool_calls or ():
+                        draft = drafts.setdefault(call.index or 0, ToolCallDraft())
+                        draft.id = call.id or draft.id
+                        if call.function is not None:
+                            draft.name += call.function.name or ""
+                            draft.arguments += call.function.arguments or ""
+                deadline.reschedule(loop.time() + stall_s)
+    except Exception as exc:  # CancelledError is not an Exception: an interrupt passes through
         raise classify(exc) from exc
     result.text = "".join(text)
     result.tool_calls = [d for _, d in sorted(drafts.items())]

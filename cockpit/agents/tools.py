@@ -181,10 +181,8 @@ async def list_files(ctx: ToolContext, path: str, max_entries: int) -> str:
     entries = await _files_under(ctx.workspace, base)
     if not entries:
         return f"no files under {ctx.workspace.relative(base)}"
-    text = "\n".join(entries[:max_entries])
-    if len(entries) > max_entries:
-        text += f"\n[{len(entries) - max_entries} more files not shown; list a subfolder or use search]"
-    return text
+    return _capped(entries, max_entries,
+                   f"{len(entries) - max_entries} more files not shown; list a subfolder or use search")
 
 
 @_tool(
@@ -290,10 +288,8 @@ async def search(ctx: ToolContext, pattern: str, path: str) -> str:
         matches = await _python_matches(ctx.workspace, base, pattern)
     if not matches:
         return f"no matches for {pattern!r} in {ctx.workspace.relative(base)}"
-    text = "\n".join(matches[:MAX_SEARCH_MATCHES])
-    if len(matches) > MAX_SEARCH_MATCHES:
-        text += f"\n[showing the first {MAX_SEARCH_MATCHES} matches; narrow the pattern or the path]"
-    return text
+    return _capped(matches, MAX_SEARCH_MATCHES,
+                   f"showing the first {MAX_SEARCH_MATCHES} matches; narrow the pattern or the path")
 
 
 @_tool(
@@ -338,6 +334,12 @@ def _existing_file(workspace: Workspace, path: str) -> Path:
     if real.is_dir():
         raise ToolError(f"{path!r} is a folder; use list_files to see its files")
     return real
+
+
+def _capped(lines: list[str], limit: int, note: str) -> str:
+    """The first `limit` lines, then `[note]` when some were left out."""
+    text = "\n".join(lines[:limit])
+    return f"{text}\n[{note}]" if len(lines) > limit else text
 
 
 def _lines(text: str) -> list[str]:

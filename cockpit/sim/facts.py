@@ -7,7 +7,7 @@ so the facts are computed once per request and kept to plain strings.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,9 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def _last_text(messages: list[Mapping[str, Any]], role: str) -> str:
-    return next((message_text(m) for m in reversed(messages) if m.get("role") == role), "")
+def _first_text(messages: Iterable[Mapping[str, Any]], role: str) -> str:
+    """The text of the first message with `role`; pass `reversed(messages)` for the last."""
+    return next((message_text(m) for m in messages if m.get("role") == role), "")
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class Facts:
             session=headers.get(SESSION_HEADER) or conversation_key(messages),
             last_role=str(last.get("role", "")),
             last_text=message_text(last),
-            last_user=_last_text(messages, "user"),
-            last_tool_result=_last_text(messages, "tool"),
+            last_user=_first_text(reversed(messages), "user"),
+            last_tool_result=_first_text(reversed(messages), "tool"),
             prompt_chars=sum(len(message_text(m)) for m in messages),
         )
 
@@ -78,7 +79,6 @@ def conversation_key(messages: list[Mapping[str, Any]]) -> str:
     hash identifies it across requests. Two conversations that open identically share a key (and
     so a cursor): callers running many alike sessions should send `X-Cockpit-Session`.
     """
-    system = next((message_text(m) for m in messages if m.get("role") == "system"), "")
-    first_user = next((message_text(m) for m in messages if m.get("role") == "user"), "")
+    system, first_user = _first_text(messages, "system"), _first_text(messages, "user")
     digest = hashlib.sha256(f"{system}\0{first_user}".encode("utf-8", "surrogatepass"))
     return "conv-" + digest.hexdigest()[:16]

@@ -205,7 +205,6 @@ _STEP_TYPES: dict[str, type | tuple[type, ...]] = {
     "error_message": str, "stall": (int, float), "malformed_chunk": int, "disconnect": int,
     "malformed_tool_args": bool,
 }
-_FLOAT_KEYS = {"tokens_per_s", "retry_after", "stall"}
 
 
 def _step(raw: object, where: str) -> Step:
@@ -216,7 +215,7 @@ def _step(raw: object, where: str) -> Step:
     for key, kind in _STEP_TYPES.items():
         if key in raw:
             value = _typed(raw, key, kind, None, where)
-            values[key] = float(value) if key in _FLOAT_KEYS else value
+            values[key] = float(value) if kind == (int, float) else value  # 1 in TOML is an int
     if "tool_calls" in raw:
         values["tool_calls"] = _tool_calls(raw["tool_calls"], where)
     if "when" in raw:

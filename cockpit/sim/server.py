@@ -159,9 +159,10 @@ class ScriptedLLMServer:
             return _error_response(step)
         reply = Reply.render(step, facts, next(self._ids), str(body.get("model") or "sim"))
         rate = scenario.tokens_per_s if step.tokens_per_s is None else step.tokens_per_s
+        streamed = bool(body.get("stream"))
         options = body.get("stream_options") or {}
-        chunks = StreamChunks.of(reply, include_usage=bool(body.get("stream") and options.get("include_usage")))
-        if body.get("stream"):
+        chunks = StreamChunks.of(reply, include_usage=streamed and bool(options.get("include_usage")))
+        if streamed:
             return await _stream(request, step, chunks, rate)
         return await _whole(request, step, reply, len(chunks.deltas) / rate if rate > 0 else 0.0)
 
@@ -208,8 +209,9 @@ async def _send(request: web.Request, response: web.StreamResponse, step: Step, 
         if interval:
             # Sleep until the chunk's due time, not for one interval, so small lateness is made up
             # and the rate stays exact; after a long hiccup start afresh rather than burst.
-            due = max(due + interval, loop.time() - _MAX_CATCH_UP_S)
-            delay = due - loop.time()
+            now = loop.time()
+            due = max(due + interval, now - _MAX_CATCH_UP_S)
+            delay = due - now
             if delay > 0:
                 await asyncio.sleep(delay)
         await response.write(stamp(chunk))

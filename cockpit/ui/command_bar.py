@@ -79,9 +79,6 @@ class CommandBar(Horizontal):
         )
         yield self.input
 
-    def focus_input(self) -> None:
-        self.input.focus()
-
     def remember(self, line: str) -> None:
         if not self.history or self.history[-1] != line:
             self.history.append(line)

@@ -10,7 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from cockpit.ui.keymap import effective_bindings, key_display
+from cockpit.ui.keymap import app_keys, current_keymap, effective_bindings, key_display
 
 if TYPE_CHECKING:
     from cockpit.ui.app import CockpitApp
@@ -89,11 +89,10 @@ def group_of(binding_id: str) -> str:
 
 def help_rows(app: Any) -> list[tuple[str, str, str, str]]:
     """(group, binding id, keys, description) for the grid, in group order, keymap applied."""
-    bindings = effective_bindings(app._bindings, getattr(app, "_keymap", {}) or {})
     rows = [
         (group_of(binding_id), binding_id, key_display(app, binding, keys),
          DESCRIPTIONS.get(binding_id, binding.description))
-        for binding_id, (binding, keys) in bindings.items()
+        for binding_id, (binding, keys) in app_keys(app).items()
     ]
     order = [title for title, _ in GROUPS] + ["Other"]
     return sorted(rows, key=lambda row: order.index(row[0]))
@@ -102,7 +101,7 @@ def help_rows(app: Any) -> list[tuple[str, str, str, str]]:
 def zoom_rows(app: Any) -> list[tuple[str, str, str, str]]:
     from cockpit.ui.zoom import ZoomScreen
 
-    bindings = effective_bindings(ZoomScreen.BINDINGS, getattr(app, "_keymap", {}) or {})
+    bindings = effective_bindings(ZoomScreen.BINDINGS, current_keymap(app))
     return [
         ("Zoom view", binding_id, key_display(app, binding, keys),
          ZOOM_DESCRIPTIONS.get(binding_id) or DESCRIPTIONS.get(binding_id, binding.description))

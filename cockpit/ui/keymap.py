@@ -104,9 +104,14 @@ def effective_bindings(bindings: BindingsMap | Iterable[BindingType], keymap: Ma
     return dict(sorted(out.items(), key=lambda item: order.get(item[0], len(order))))
 
 
+def current_keymap(app: Any) -> Mapping[str, str]:
+    """The `[keys]` remapping the app runs with now (`App.set_keymap` replaces the dict)."""
+    return getattr(app, "_keymap", {}) or {}
+
+
 def app_keys(app: Any) -> dict[str, tuple[Binding, list[str]]]:
     """The app-level bindings in effect right now (the user's keymap applied)."""
-    return effective_bindings(app._bindings, getattr(app, "_keymap", {}) or {})
+    return effective_bindings(app._bindings, current_keymap(app))
 
 
 def key_display(app: Any, binding: Binding, keys: list[str]) -> str:

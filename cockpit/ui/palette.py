@@ -32,7 +32,7 @@ class CockpitCommands(Provider):
     def _action_commands(self, app: Any) -> list[PaletteCommand]:
         out = []
         for binding_id, (binding, keys) in app_keys(app).items():
-            if binding.action in ("command_palette",):
+            if binding.action == "command_palette":
                 continue
             description = DESCRIPTIONS.get(binding_id, binding.description)
             text = description[:1].upper() + description[1:]

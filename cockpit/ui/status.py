@@ -36,6 +36,3 @@ class StatusBar(Static):
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $text; padding: 0 1; }
     """
-
-    def show(self, sessions: list[dict[str, Any]], **kwargs: Any) -> None:
-        self.update(status_text(sessions, **kwargs))

@@ -218,7 +218,7 @@ class ThemeManager:
         for theme in self.found.themes.values():
             # A theme may replace one of the same name (a user override, a reload): pane
             # styles are cached by name, so drop what was derived from the old colours.
-            PaneStyles._cache.pop(theme.name, None)
+            PaneStyles.forget(theme.name)
             app.register_theme(theme)
         self.names = list(self.found.themes)
         self.start = start_theme(config.theme, self.found, load_ui_state(home))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from textual.widgets import Collapsible, Input, Markdown, Static
 from cockpit.core import events as ev
 from cockpit.core.events import Event
 from cockpit.errors import CockpitError
-from cockpit.ui.keymap import effective_bindings, key_display
+from cockpit.ui.keymap import current_keymap, effective_bindings, key_display
 from cockpit.ui.text import header_text, summarize_tool
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ class ZoomScreen(ModalScreen[None]):
         self._seen = 0  # highest seq already in the loaded transcript
         self._queue: deque[Event] = deque()
         self._reload_wanted = False
-        self._keys_cache: tuple[dict[str, str], dict[str, Any]] | None = None
+        self._keys_cache: tuple[Mapping[str, str], dict[str, Any]] | None = None
         self._reset_model()
 
     def _reset_model(self) -> None:
@@ -362,7 +363,7 @@ class ZoomScreen(ModalScreen[None]):
 
     def key_for(self, binding_id: str) -> str:
         """The key(s) bound to an action on this screen, after the user's keymap."""
-        keymap = getattr(self.app, "_keymap", {}) or {}
+        keymap = current_keymap(self.app)
         if self._keys_cache is None or self._keys_cache[0] is not keymap:  # set_keymap replaces the dict
             self._keys_cache = (keymap, effective_bindings(self._bindings, keymap))
         found = self._keys_cache[1].get(binding_id)
@@ -384,14 +385,12 @@ class ZoomScreen(ModalScreen[None]):
         if self._pending:
             _, request = next(iter(self._pending.values()))
             more = f"  (+{len(self._pending) - 1} more)" if len(self._pending) > 1 else ""
-            bar.update(f"⚠ approve {request.get('tool')}: {request.get('title')}?{more}   "
-                       f"[{self.key_for('approval.approve')}] approve   [{self.key_for('approval.deny')}] deny")
+            text = (f"⚠ approve {request.get('tool')}: {request.get('title')}?{more}   "
+                    f"[{self.key_for('approval.approve')}] approve   [{self.key_for('approval.deny')}] deny")
+            if str(bar.content) != text:
+                bar.update(text)
         bar.set_class(bool(self._pending), "pending")
         self.log_view.keep_following()
-
-    @property
-    def pending_approvals(self) -> list[str]:
-        return list(self._pending)
 
     # -- actions ---------------------------------------------------------------------------------
 
