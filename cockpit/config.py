@@ -23,6 +23,8 @@ Decision = Literal["auto", "ask", "deny"]
 Preset = Literal["read-only", "ask-shell", "auto"]
 LayoutName = Literal["tiled", "even-horizontal", "even-vertical", "main-vertical", "main-horizontal"]
 AgentKind = Literal["llm", "acp", "terminal"]
+MergeStrategy = Literal["squash", "merge", "rebase"]
+AfterMerge = Literal["keep", "remove-worktree", "remove"]
 
 
 @dataclass
@@ -49,7 +51,10 @@ class AgentConfig:
     model: str = "default"  # a key of [models]
     command: list[str] = field(default_factory=list)  # for acp / terminal agents
     env: dict[str, str] = field(default_factory=dict)
-    waiting_patterns: list[str] = field(default_factory=list)
+    #: Names of environment variables (API keys) handed to the agent's process; nothing else
+    #: from the cockpit's environment reaches an acp agent.
+    pass_env: list[str] = field(default_factory=list)
+    waiting_patterns: list[str] = field(default_factory=list)  # terminal agents: regexes = waiting
 
 
 @dataclass
@@ -92,6 +97,22 @@ class WorktreeConfig:
 
 
 @dataclass
+class ReviewConfig:
+    """The merge desk: verification, merge strategy, what happens after a merge."""
+
+    verify: str = ""  # shell command run in a worktree, e.g. "pytest -q"; empty = none
+    verify_after_turn: bool = False
+    verify_timeout: float = 900.0
+    gate_on_verify: bool = False  # refuse to merge unless the last verify of this change passed
+    strategy: MergeStrategy = "squash"
+    target: str = ""  # branch merged into; empty = the branch the session was made from
+    after_merge: AfterMerge = "remove-worktree"  # "remove" also deletes the branch
+    checkpoints: bool = True  # snapshot the worktree at the end of every agent turn
+    watch: bool = True  # live "files changed" in pane headers (watchfiles)
+    large_file_lines: int = 3000  # longer diffs are folded until the person opens them
+
+
+@dataclass
 class NotifyConfig:
     bell: bool = True
     desktop: bool = True
@@ -116,6 +137,7 @@ class Config:
     keys: dict[str, str] = field(default_factory=dict)
     worktrees: WorktreeConfig = field(default_factory=WorktreeConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
     def model(self, name: str) -> ModelConfig:
         return self.models.get(name) or self.models["default"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cockpit.core.events import COALESCED, Event
+from cockpit.core.events import COALESCED, EPHEMERAL, Event
 
 
 @dataclass
@@ -30,7 +30,10 @@ class TextCoalescer:
         self._runs: dict[str, _Run] = {}
 
     def feed(self, event: Event) -> None:
-        """Take any event: deltas are buffered, everything else goes to the sink in order."""
+        """Take any event: deltas are buffered, ephemeral kinds dropped, everything else goes to
+        the sink in order."""
+        if event.kind in EPHEMERAL:
+            return
         stored_kind = COALESCED.get(event.kind)
         run = self._runs.get(event.session)
         if stored_kind is None:

@@ -131,17 +131,21 @@ class Engine:
         self.bus.publish(event)
         self._coalescer.feed(event)
         if kind == ev.TURN_END:
-            self._background(self._report_diffstat(session_id))
+            self._background(self._after_turn(session_id))
         return event
 
-    async def _report_diffstat(self, session_id: str) -> None:
-        """After a turn, tell subscribers how much the session has changed so far."""
+    async def _after_turn(self, session_id: str) -> None:
+        """Work that follows every agent turn, off the agent's path: report how much the session
+        has changed so far (the merge desk adds checkpoints and verification here)."""
         session = self.sessions.get(session_id)
         if session is None or not session.path.is_dir():
             return
+        await self._report_diffstat(session)
+
+    async def _report_diffstat(self, session: Session) -> None:
         stat = await diffstat(session.path, session.base_commit)
-        if session_id in self.sessions:
-            self.emit(session_id, ev.DIFF_STAT, stat.to_dict())
+        if session.id in self.sessions:
+            self.emit(session.id, ev.DIFF_STAT, stat.to_dict())
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

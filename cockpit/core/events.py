@@ -33,12 +33,21 @@ NOTICE = "notice"  # something the person should read: retries, context trimmed,
 ERROR = "error"
 TURN_START = "turn.start"
 TURN_END = "turn.end"
-DIFF_STAT = "diff.stat"  # files / lines changed against the base, after each turn
+DIFF_STAT = "diff.stat"  # files / lines changed against the base (after a turn, on file changes)
+# Review and merge desk
+CHECKPOINT = "checkpoint"  # the worktree was snapshotted at the end of a turn (or before a rollback)
+VERIFY = "verify"  # the verify command started or finished in the session's worktree
+MERGED = "merged"  # the session's change landed on its target (or a pull request was opened)
+# Terminal (PTY) sessions
+TERM_SCREEN = "term.screen"  # changed rows of the emulated screen; live only, never stored
 # Stream control for subscribers
 RESYNC = "resync"  # the subscriber fell behind; reload the snapshot
 
 #: Streamed kinds, delivered live one by one but stored coalesced as the mapped kind.
 COALESCED = {TEXT_DELTA: TEXT, THOUGHT_DELTA: THOUGHT}
+#: Kinds delivered live and never stored: they describe a moment (a terminal's screen) that a
+#: later reader gets whole from a command instead of by replaying every frame.
+EPHEMERAL = frozenset({TERM_SCREEN})
 
 
 @dataclass(slots=True)
