@@ -21,11 +21,14 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(description: str, extend: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The common flags; `extend` adds a script's own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds (< 1 minute)")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON holding every figure")
     parser.add_argument("--dir", default=None, help="where to put the scratch files (default: the system temp dir)")
+    if extend is not None:
+        extend(parser)
     return parser.parse_args()
 
 

@@ -279,7 +279,7 @@ def startup_child(repo: Path, spawned_at: float) -> dict:
     probe.on_first_frame = at_first_frame
     from cockpit.cli import main
 
-    code = main(["--repo", str(repo)])
+    code = main(["--local", "--repo", str(repo)])  # the in-process start-up, as it measured before the server
     return {
         "exit_code": code,
         "first_frame_s": round(probe.first_frame - spawned_at, 3) if probe.first_frame else None,

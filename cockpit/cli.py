@@ -1,23 +1,25 @@
 """The `cockpit` command line.
 
-Every subcommand runs the engine in-process for now (the socket server comes later). A
-mistake the person can fix is printed as one line on stderr with exit code 2; a traceback
-means a bug in cockpit.
+The screen and the verbs talk to the cockpit server of this home (started in the background
+when none runs, so agents outlive the screen), to `--remote` hosts over ssh, or with `--local`
+to an engine in this process. A mistake the person can fix is printed as one line on stderr
+with exit code 2; a traceback means a bug in cockpit.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from cockpit import __version__
+from cockpit.client import cli as agent_cli
 from cockpit.config import load_config
 from cockpit.errors import CockpitError
+from cockpit.experiment import cli as experiment_cli
+from cockpit.server import cli as server_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,98 +36,62 @@ def _parser() -> argparse.ArgumentParser:
     # when it is not given there.
     repo_option = argparse.ArgumentParser(add_help=False)
     repo_option.add_argument("--repo", default=argparse.SUPPRESS, help="the git repository to work in")
+    _where_options(parser, argparse.SUPPRESS)
+    _where_options(repo_option, argparse.SUPPRESS)
+    parser.set_defaults(local=False, remote=[])
 
-    new = sub.add_parser("new", parents=[repo_option], help="create sessions: a worktree and branch each")
-    new.add_argument("name", nargs="?", default="", help="session name (default: from the task)")
-    new.add_argument("--base", default=None, help="base ref (default: the current branch)")
-    new.add_argument("--agent", default=None, help="agent from config (default: builtin)")
-    new.add_argument("--model", default="", help="model name from config")
-    new.add_argument("--task", default="", help="the first instruction")
-    new.add_argument("--count", type=int, default=1, help="fan the task out to N sessions")
-    new.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
-    new.add_argument("--fork", default=None, metavar="SESSION", help="start from another session's state")
-    new.add_argument("--json", action="store_true", help="print the sessions as JSON")
-
-    ls = sub.add_parser("ls", parents=[repo_option], help="list sessions")
-    ls.add_argument("--json", action="store_true", help="print JSON")
-    ls.add_argument("--all", action="store_true", help="include archived and merged sessions")
-
-    rm = sub.add_parser("rm", parents=[repo_option], help="remove sessions and their worktrees")
-    rm.add_argument("sessions", nargs="+", help="session ids, numbers or names")
-    rm.add_argument("--delete-branch", action="store_true", help="also delete the branch")
-    rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    attach = sub.add_parser("attach", parents=[repo_option], help="open the screen on the running server")
+    attach.set_defaults(attach=True)
+    for module in (agent_cli, server_cli):
+        for name, handler in module.add_parsers(sub, [repo_option]).items():
+            sub.choices[name].set_defaults(handler=handler)
 
     demo = sub.add_parser("demo", parents=[repo_option], help="simulated agents at work in a sample repository (no API key)")
     demo.add_argument("--print", action="store_true", help="print events instead of opening the screen")
     demo.add_argument("--timeout", type=float, default=120, help="with --print: stop after this many seconds")
+
+    experiment_cli.add_parser(sub, [repo_option])
     return parser
 
 
-async def _with_engine(args: argparse.Namespace, work: Callable[[Any], Awaitable[int]]) -> int:
-    from cockpit.core.engine import Engine
-
-    config = load_config(Path(args.repo))
-    engine = await Engine.open(config=config)
-    try:
-        return await work(engine)
-    finally:
-        await engine.close()
-
-
-def _cmd_new(args: argparse.Namespace) -> int:
-    async def work(engine: Any) -> int:
-        created = await engine.create_sessions(
-            args.repo, name=args.name, base_ref=args.base, agent=args.agent, model=args.model,
-            task=args.task, tags=args.tag, count=args.count, fork_of=args.fork,
-        )
-        if args.json:
-            print(json.dumps([s.to_dict() for s in created], indent=2))
-        else:
-            for s in created:
-                print(f"@{s.number} {s.id} {s.name} on {s.branch} at {s.worktree}")
-        return 0
-
-    return asyncio.run(_with_engine(args, work))
-
-
-def _cmd_ls(args: argparse.Namespace) -> int:
-    async def work(engine: Any) -> int:
-        rows = [s for s in engine.snapshot() if args.all or s["state"] not in ("archived", "merged")]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-            return 0
-        if not rows:
-            print("no sessions (create one with `cockpit new --task ...`)")
-        for s in rows:
-            tags = " ".join("#" + t for t in s["tags"])
-            print(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {s['name']:<24} {s['branch']:<32} {tags}")
-        return 0
-
-    return asyncio.run(_with_engine(args, work))
-
-
-def _cmd_rm(args: argparse.Namespace) -> int:
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise CockpitError("refusing to remove without confirmation: pass --yes")
-        answer = input(f"remove {' '.join(args.sessions)} and their worktrees? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return 1
-
-    async def work(engine: Any) -> int:
-        for ref in args.sessions:
-            session = engine.get(ref)
-            await engine.remove(session.id, delete_branch=args.delete_branch)
-            print(f"removed @{session.number} {session.name}")
-        return 0
-
-    return asyncio.run(_with_engine(args, work))
+def _where_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """Where the engine runs: `--local` / `--remote`, before or after the subcommand."""
+    parser.add_argument("--local", action="store_true", default=default,
+                        help="run the engine in this process, not in the background server")
+    parser.add_argument("--remote", action="append", default=default, metavar="USER@HOST",
+                        help="the cockpit on another machine, over ssh (repeatable for the screen)")
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
-    from cockpit.ui.run import run_cockpit
+    """The screen: attached to this home's server (started if needed), to --remote hosts, or --local."""
+    from cockpit.ui import run
 
-    asyncio.run(run_cockpit(load_config(Path(args.repo)), repo=args.repo))
+    config = load_config(Path(args.repo))
+    if args.local:
+        asyncio.run(run.run_cockpit(config, repo=args.repo))
+        return 0
+    if args.remote:
+        from cockpit.client.multi import MultiClient
+        from cockpit.client.remote import RemoteClient, ssh_opener
+
+        client = MultiClient({host: RemoteClient(ssh_opener(host), host=host, reconnect=True) for host in args.remote})
+        label = "on " + ", ".join(args.remote)
+        asyncio.run(run.run_attached(config, client, repo=args.repo, label=label))
+        print(f"detached: the agents keep running on {', '.join(args.remote)}")
+        return 0
+    from cockpit.client.remote import RemoteClient, socket_opener
+    from cockpit.server.daemon import ensure_server, is_listening
+    from cockpit.server.paths import ServerPaths
+
+    paths = ServerPaths.for_home()
+    if getattr(args, "attach", False) and not is_listening(paths):
+        raise CockpitError(f"no cockpit server runs for {paths.home} (start one: `cockpit` or `cockpit server start`)")
+    run.check_screen_config(config)  # before a server is started for nothing
+    ensure_server(paths, args.repo)
+    client = RemoteClient(socket_opener(paths), reconnect=True)
+    asyncio.run(run.run_attached(config, client, repo=str(Path(args.repo).resolve())))
+    print("detached: the agents keep running in the cockpit server "
+          "(`cockpit attach` comes back, `cockpit server stop` stops them)")
     return 0
 
 
@@ -141,10 +107,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "new": _cmd_new,
-    "ls": _cmd_ls,
-    "rm": _cmd_rm,
+    "attach": _cmd_tui,
     "demo": _cmd_demo,
+    "experiment": experiment_cli.run,
 }
 
 
@@ -158,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
             from cockpit.ui.serve import serve
 
             return serve(Path(args.repo), host=args.host, port=args.port)
+        if args.local and args.remote:
+            raise CockpitError("--local and --remote exclude each other: the engine runs here or there")
         if args.command is None:
             return _cmd_tui(args)
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
     except CockpitError as exc:
         print(f"cockpit: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -7,6 +7,7 @@ file, the key and what was expected — the CLI prints it and exits 2, never a t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import re
@@ -125,12 +126,32 @@ class Defaults:
     base_ref: str = ""  # empty = the repository's current branch
 
 
+#: The agents every cockpit has before any file is read, as raw TOML so that user files merge into
+#: them key by key: the built-in agent, a terminal running the user's shell ($SHELL, else bash),
+#: and ACP agents that work wherever their program is installed. `pass_env` names the API keys
+#: each may see; nothing else secret reaches them.
+BUILTIN_AGENTS: dict[str, dict[str, Any]] = {
+    "builtin": {},
+    "shell": {"kind": "terminal"},
+    "claude": {"kind": "acp", "command": ["npx", "--yes", "@zed-industries/claude-agent-acp"],
+               "pass_env": ["ANTHROPIC_API_KEY"]},
+    "gemini": {"kind": "acp", "command": ["gemini", "--acp"], "pass_env": ["GEMINI_API_KEY", "GOOGLE_API_KEY"]},
+    "codex": {"kind": "acp", "command": ["npx", "--yes", "@zed-industries/codex-acp"],
+              "pass_env": ["OPENAI_API_KEY"]},
+    "goose": {"kind": "acp", "command": ["goose", "acp"],
+              "pass_env": ["GOOSE_PROVIDER", "GOOSE_MODEL", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY"]},
+    "opencode": {"kind": "acp", "command": ["opencode", "acp"],
+                 "pass_env": ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"]},
+}
+
+
 @dataclass
 class Config:
     theme: str = "cockpit-dark"
     defaults: Defaults = field(default_factory=Defaults)
     models: dict[str, ModelConfig] = field(default_factory=lambda: {"default": ModelConfig(default_model())})
-    agents: dict[str, AgentConfig] = field(default_factory=lambda: {"builtin": AgentConfig()})
+    agents: dict[str, AgentConfig] = field(default_factory=lambda: {
+        name: AgentConfig(**copy.deepcopy(raw)) for name, raw in BUILTIN_AGENTS.items()})
     approval: ApprovalConfig = field(default_factory=ApprovalConfig)
     budgets: BudgetConfig = field(default_factory=BudgetConfig)
     layouts: dict[str, LayoutConfig] = field(default_factory=dict)
@@ -155,11 +176,11 @@ def default_model() -> str:
 
 
 def _builtin_defaults() -> dict[str, Any]:
-    """What every cockpit has before any file is read: one model and one built-in agent.
+    """What every cockpit has before any file is read: one model and the `BUILTIN_AGENTS`.
 
     (The same as `Config()`; as raw TOML so user files merge into it key by key.)
     """
-    return {"models": {"default": {"model": default_model()}}, "agents": {"builtin": {}}}
+    return {"models": {"default": {"model": default_model()}}, "agents": copy.deepcopy(BUILTIN_AGENTS)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ writes the developer's home directory.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,8 @@ import pytest
 from cockpit.config import Config, load_config
 from cockpit.core.agent_api import AgentFactory
 from cockpit.core.engine import Engine
+from cockpit.server.daemon import stop_server
+from cockpit.server.paths import ServerPaths
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class CockpitEnv:
 
 
 @pytest.fixture(autouse=True)
-def cockpit_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CockpitEnv:
+def cockpit_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CockpitEnv]:
     env = CockpitEnv(home=tmp_path / "cockpit-home", config_home=tmp_path / "xdg-config")
     monkeypatch.setenv("COCKPIT_HOME", str(env.home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(env.config_home))
@@ -46,7 +48,9 @@ def cockpit_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CockpitEnv:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         monkeypatch.delenv(name, raising=False)
-    return env
+    yield env
+    # The CLI starts a background server on demand; it must not outlive the test that started it.
+    stop_server(ServerPaths(env.home))
 
 
 def run_git(cwd: Path | str, *args: str, check: bool = True) -> str:

@@ -84,7 +84,8 @@ def test_repo_file_overlays_the_user_file(cockpit_env, tmp_path):
 def test_unknown_agent_names_the_configured_ones():
     with pytest.raises(ConfigError) as caught:
         parse_config_text("").agent("nope")
-    assert str(caught.value) == "unknown agent 'nope' (configured agents: builtin)"
+    assert str(caught.value) == ("unknown agent 'nope' (configured agents: "
+                                 "builtin, claude, codex, gemini, goose, opencode, shell)")
 
 
 @pytest.mark.parametrize(
@@ -106,7 +107,7 @@ def test_unknown_agent_names_the_configured_ones():
             "max_output_tokens, model, retries, retry_base_s, stall_timeout_s, temperature)",
         ),
         ("colour = 1\n", "F: unknown key 'colour' (expected one of: agents, approval, budgets, defaults, "
-         "keys, layouts, models, notify, theme, worktrees)"),
+         "keys, layouts, models, notify, review, theme, worktrees)"),
         ('[budgets]\nsession_usd = "two"\n', "F: key 'budgets.session_usd' must be a number, got a string ('two')"),
         ("[worktrees]\nport_base = true\n", "F: key 'worktrees.port_base' must be an integer, got a boolean (True)"),
         ("[worktrees]\nport_block = 1.5\n", "F: key 'worktrees.port_block' must be an integer, got a number (1.5)"),

@@ -18,8 +18,11 @@ def test_the_readme_starts_with_the_start_and_test_commands_and_ci_runs_the_test
     assert test in ci.splitlines()
 
 
-def test_the_config_example_loads_and_its_key_bindings_exist():
-    example = re.search(r"```toml\n(.*?)```", README, re.S).group(1)
-    config = parse_config_text(example, "README.md")
-    validate_keymap(config.keys, known_bindings())
-    assert config.models["default"].api_key_env == "ANTHROPIC_API_KEY"
+def test_every_config_example_loads_and_its_key_bindings_exist():
+    examples = re.findall(r"```toml\n(.*?)```", README, re.S)
+    assert len(examples) >= 2
+    for example in examples:
+        config = parse_config_text(example, "README.md")
+        validate_keymap(config.keys, known_bindings())
+    main = next(e for e in examples if "[models.default]" in e)
+    assert parse_config_text(main, "README.md").models["default"].api_key_env == "ANTHROPIC_API_KEY"

@@ -336,7 +336,7 @@ async def test_config_keymap_is_applied_on_mount(cockpit: Any) -> None:
 
 def test_keymap_validation_messages() -> None:
     bindings = known_bindings()
-    validate_keymap({"approval.approve": "y", "pane.zoom": "v,enter"}, bindings)
+    validate_keymap({"approval.approve": "y", "pane.zoom": "Z,enter"}, bindings)
     with pytest.raises(ConfigError) as unknown:
         validate_keymap({"approval.aprove": "y"}, bindings)
     message = str(unknown.value)

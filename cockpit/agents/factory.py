@@ -16,4 +16,12 @@ def make_agent(host: AgentHost) -> AgentBackend:
             return LLMAgent(host, config.model(session.model or agent.model))
         except ValueError as exc:  # the approval policy refused its settings
             raise ConfigError(f"config: [approval]: {exc}") from None
+    if agent.kind == "terminal":
+        from cockpit.agents.terminal import TerminalAgent
+
+        return TerminalAgent(host, session.agent, agent)
+    if agent.kind == "acp":
+        from cockpit.agents.acp_agent import AcpAgent
+
+        return AcpAgent(host, session.agent, agent)
     raise ConfigError(f"agent {session.agent!r}: kind {agent.kind!r} is not supported yet")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from cockpit.config import Config
 from cockpit.core.events import Event
@@ -51,6 +51,19 @@ class AgentBackend(Protocol):
         """Begin a turn with the person's text; returns without waiting for the turn to end."""
     async def interrupt(self) -> None: ...
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class TerminalBackend(AgentBackend, Protocol):
+    """A backend that is a program in a pseudo-terminal: the `term_*` commands drive it."""
+
+    @property
+    def running(self) -> bool: ...
+    def write_input(self, data: str) -> None:
+        """Keys as the bytes a terminal sends; a CockpitError when the program is not running."""
+    def resize(self, columns: int, lines: int) -> None: ...
+    def screen_frame(self) -> dict[str, Any]:
+        """The whole screen as a `term.screen` frame, plus `running` and `exit`."""
 
 
 AgentFactory = Callable[[AgentHost], AgentBackend]

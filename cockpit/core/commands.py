@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from cockpit.errors import CockpitError
+from cockpit.experiment.commands import EXPERIMENT_COMMANDS
 
 if TYPE_CHECKING:
     from cockpit.core.engine import Engine
@@ -41,6 +42,36 @@ async def _session_result(call: Awaitable[Any]) -> Any:
     return result.to_dict() if hasattr(result, "to_dict") else None
 
 
+async def _dicts(call: Awaitable[list[Any]]) -> list[dict[str, Any]]:
+    return [item.to_dict() for item in await call]
+
+
+async def _term_input(engine: Engine, session: str, data: str) -> None:
+    if not isinstance(data, str):
+        raise CockpitError(f"command 'term_input': data must be text, got {type(data).__name__}")
+    backend = await engine.terminal(session)
+    if backend is not None:
+        backend.write_input(data)
+
+
+async def _term_resize(engine: Engine, session: str, cols: int, rows: int) -> bool:
+    """Resize the terminal if its program runs here; False when it does not (nothing started)."""
+    for name, value in (("cols", cols), ("rows", rows)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
+            raise CockpitError(f"command 'term_resize': {name} must be a whole number from 1 to 1000, got {value!r}")
+    backend = await engine.terminal(session, start=False)
+    if backend is None:
+        return False
+    backend.resize(cols, rows)  # kept for the next start when the program is not running
+    return backend.running
+
+
+async def _term_screen(engine: Engine, session: str, start: bool = False) -> dict[str, Any] | None:
+    """The whole screen of a terminal session (starting its program when `start`), else None."""
+    backend = await engine.terminal(session, start=bool(start))
+    return backend.screen_frame() if backend is not None else None
+
+
 COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "create": _create,
     "send_line": _send_line,
@@ -56,6 +87,26 @@ COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "archive": lambda e, session: _session_result(e.archive(session)),
     "unarchive": lambda e, session: _session_result(e.unarchive(session)),
     "remove": lambda e, session, delete_branch=False: e.remove(session, delete_branch=delete_branch),
+    "verify": lambda e, session: e.landing.verify(session),
+    "merge_preview": lambda e, session, target=None: e.landing.preview(session, target),
+    "merge_message": lambda e, session, target=None: e.landing.message(session, target),
+    "merge": lambda e, session, strategy=None, message=None, target=None: e.landing.merge(
+        session, strategy, message, target),
+    "rebase_onto_target": lambda e, session, target=None: e.landing.rebase_onto_target(session, target),
+    "compare": lambda e, sessions=None, group=None: e.landing.compare(sessions, group),
+    "queue_plan": lambda e, sessions=None: e.landing.queue_plan(sessions),
+    "queue_run": lambda e, order: e.landing.queue_run(order),
+    "pr": lambda e, session, target=None: e.landing.open_pull_request(session, target),
+    "diff": lambda e, session, path=None: _session_result(e.review.diff(session, path)),
+    "revert_hunk": lambda e, session, path, hunk, digest: e.review.revert_hunk(session, path, hunk, digest),
+    "comment": lambda e, session, path, line, text: e.review.comment(session, path, line, text),
+    "checkpoints": lambda e, session: _dicts(e.review.checkpoints(session)),
+    "checkpoint_diff": lambda e, session, n, path=None: _session_result(e.review.checkpoint_diff(session, n, path)),
+    "rollback": lambda e, session, n: _session_result(e.review.rollback(session, n)),
+    "term_input": _term_input,
+    "term_resize": _term_resize,
+    "term_screen": _term_screen,
+    **EXPERIMENT_COMMANDS,
 }
 
 

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cockpit.core.git import git
+from cockpit.core.git import git, git_out
 
 _UNTRACKED_READ_CAP = 2_000_000  # bytes read per untracked file to count its lines
 
@@ -28,16 +28,26 @@ class DiffStat:
 
 async def diffstat(worktree: Path, base_commit: str) -> DiffStat:
     tracked = await git(worktree, "diff", "--numstat", "--no-renames", base_commit, "--", check=False)
-    files = added = removed = 0
-    for line in tracked.out.splitlines():
-        plus, minus, _ = line.split("\t", 2)
-        files += 1
-        added += int(plus) if plus.isdigit() else 0
-        removed += int(minus) if minus.isdigit() else 0
+    files, added, removed = _numstat_totals(tracked.out)
     others = await git(worktree, "ls-files", "--others", "--exclude-standard", "-z", check=False)
     untracked = [name for name in others.out.split("\0") if name]
     new_lines = await asyncio.to_thread(_count_lines, worktree, untracked)
     return DiffStat(files + len(untracked), added + new_lines, removed)
+
+
+async def tree_diffstat(cwd: Path, old: str, new: str) -> DiffStat:
+    """Files and lines changed between two tree-ish objects (e.g. two checkpoints)."""
+    return DiffStat(*_numstat_totals(await git_out(cwd, "diff", "--numstat", "--no-renames", old, new, "--")))
+
+
+def _numstat_totals(numstat: str) -> tuple[int, int, int]:
+    files = added = removed = 0
+    for line in numstat.splitlines():
+        plus, minus, _ = line.split("\t", 2)
+        files += 1
+        added += int(plus) if plus.isdigit() else 0
+        removed += int(minus) if minus.isdigit() else 0
+    return files, added, removed
 
 
 def _count_lines(root: Path, names: list[str]) -> int:

@@ -19,20 +19,22 @@ from typing import Any
 
 from cockpit.config import Config, cockpit_home, load_config
 from cockpit.core import events as ev
-from cockpit.core.agent_api import AgentFactory, ApprovalDecision
+from cockpit.core.agent_api import AgentFactory, ApprovalDecision, TerminalBackend
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
-from cockpit.core.diffstat import diffstat
 from cockpit.core.events import Event
 from cockpit.core.git import git_out
 from cockpit.core.host import SessionHost
+from cockpit.core.landing import Landing
 from cockpit.core.model import Repo, Session, Usage
+from cockpit.core.review import Review
 from cockpit.core.router import Route, route
 from cockpit.core.setup import bring_local_files, port_block, run_script, session_env
 from cockpit.core.states import LIVE, State, check_transition
 from cockpit.core.store import Store
 from cockpit.core.worktrees import RepoInfo, Worktree, WorktreeManager
 from cockpit.errors import CockpitError, NotFound
+from cockpit.experiment.runner import ExperimentManager
 
 COALESCE_INTERVAL = 0.5
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -55,6 +57,9 @@ class Engine:
         self._coalescer = TextCoalescer(store.append_nowait)
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # background work to finish before close
+        self.review = Review(self)
+        self.landing = Landing(self)
+        self.experiments = ExperimentManager(self)
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -77,6 +82,7 @@ class Engine:
             await store.close()
             raise
         engine._flusher = asyncio.create_task(engine._flush_loop(), name="cockpit-coalesce")
+        engine.review.start()
         return engine
 
     async def _restore(self) -> None:
@@ -93,14 +99,19 @@ class Engine:
                 self.store.save_session_nowait(session)
         for session in self.sessions.values():
             self.hosts[session.id] = SessionHost(self, session, self._env_for(session))
+        scratch_left = self.landing.clear_scratch()  # a crash mid-verify leaves its folder
         for repo in list(self.repos.values()):
             with contextlib.suppress(CockpitError):
+                if scratch_left:
+                    await self.worktrees.prune(await self.repo_info(repo.id))
                 await self._adopt_orphans(repo)
 
     async def close(self) -> None:
         """Stop every agent and make everything emitted so far durable (safe to call twice)."""
         if self.store.closed:
             return
+        await self.experiments.close()  # first: a loop would otherwise start agents again
+        await self.review.close()
         for host in list(self.hosts.values()):
             await self._stop_agent(host)
         for task in list(self._tasks):
@@ -135,22 +146,25 @@ class Engine:
         return event
 
     async def _after_turn(self, session_id: str) -> None:
-        """Work that follows every agent turn, off the agent's path: report how much the session
-        has changed so far (the merge desk adds checkpoints and verification here)."""
+        """Work that follows every agent turn, off the agent's path: checkpoint the worktree,
+        report how much the session has changed so far, verify it when configured, then give the
+        agent the review notes that waited for the turn to end."""
         session = self.sessions.get(session_id)
         if session is None or not session.path.is_dir():
             return
-        await self._report_diffstat(session)
+        if self.config.review.checkpoints and not self.experiments.owns(session.id):
+            await self.review.checkpoint_turn(session)
+        await self.review.report_diffstat(session)
+        if self.config.review.verify_after_turn and self.config.review.verify:
+            await self.landing.verify(session.id)
+        await self.review.deliver_notes(session)
 
-    async def _report_diffstat(self, session: Session) -> None:
-        stat = await diffstat(session.path, session.base_commit)
-        if session.id in self.sessions:
-            self.emit(session.id, ev.DIFF_STAT, stat.to_dict())
-
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+    def _background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `work` as a task that close() cancels and waits for."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def transcript(self, session_id: str, tail: int = 0) -> list[Event]:
         """The stored events of a session (only the last `tail` when given), text still being
@@ -165,6 +179,17 @@ class Engine:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [s.to_dict() for s in sorted(self.sessions.values(), key=lambda s: s.number)]
+
+    def snapshot_point(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """The sessions and each one's last event seq, at one instant.
+
+        Streamed text is handed to the store right here, so once `store.flush()` returns the
+        store holds every stored event up to those seqs and no text run that straddles one: a
+        subscriber taken just before this call, plus the store read up to those seqs after it,
+        see every event exactly once (the server's attach).
+        """
+        self._coalescer.flush()
+        return self.snapshot(), dict(self._seq)
 
     # -- repositories ----------------------------------------------------------------------------
 
@@ -222,6 +247,7 @@ class Engine:
         names = [base if count == 1 else f"{base}-{i + 1}" for i in range(count)]
         # Numbers follow the names (@1 is x-1), whichever worktree happens to be ready first.
         numbers = [self._next_number() for _ in names]
+        group = self._new_id() if count > 1 else ""
 
         async def one(session_name: str, number: int) -> Session:
             if source is not None:
@@ -231,6 +257,7 @@ class Engine:
                 made = await self.worktrees.create(info, session_name, base_ref)
             session = self._new_session(repo, made, name=session_name, agent=agent, model=model,
                                         task=task, tags=list(tags), number=number)
+            session.group = group
             if source is not None:
                 session.forked_from = source.id
             await self._register(session)
@@ -259,8 +286,8 @@ class Engine:
         return Session(
             id=self._new_id(), number=number, name=name, slug=made.slug, repo_id=repo.id,
             branch=made.branch, base_ref=made.base_ref, base_commit=made.base_commit,
-            worktree=str(made.path), agent=agent, model=model, task=task, tags=tags,
-            port=port_block(number, self.config.worktrees),
+            worktree=str(made.path), agent=agent, kind=getattr(self.config.agents.get(agent), "kind", ""),
+            model=model, task=task, tags=tags, port=port_block(number, self.config.worktrees),
         )
 
     def _new_id(self) -> str:
@@ -414,6 +441,25 @@ class Engine:
             raise CockpitError(f"session @{session.number} has no agent running in this process")
         await host.backend.send("")
 
+    async def terminal(self, ref: str, *, start: bool = True) -> TerminalBackend | None:
+        """The program of a terminal session, for keys, resizes and its screen.
+
+        With `start` its program is started first if it was not yet (typing into a restored
+        session); without, None when it is not running here (a pane sizing itself must not
+        start every terminal at start-up).
+        """
+        session = self.get(ref)
+        agent = self.config.agents.get(session.agent)
+        if agent is None or agent.kind != "terminal":
+            raise CockpitError(f"session @{session.number} is not a terminal session (agent {session.agent!r})")
+        host = self.hosts[session.id]
+        if start and host.backend is None:
+            session, host = await self._open_session(ref)
+            if host.backend is None:
+                raise CockpitError(f"session @{session.number} has no agent running in this process")
+        backend = host.backend
+        return backend if isinstance(backend, TerminalBackend) else None
+
     async def interrupt(self, ref: str) -> None:
         session = self.get(ref)
         host = self.hosts[session.id]
@@ -467,6 +513,17 @@ class Engine:
     async def remove(self, ref: str, *, delete_branch: bool = False) -> None:
         """Stop the agent, run the tear-down script, remove the worktree and forget the session."""
         session = self.get(ref)
+        await self.remove_worktree(session, delete_branch=delete_branch)
+        self.emit(session.id, ev.SESSION_REMOVED, {"branch_kept": not delete_branch})
+        self._coalescer.flush()
+        await self.store.delete_session(session.id)
+        await self.review.forget(session)
+        del self.sessions[session.id]
+        del self.hosts[session.id]
+
+    async def remove_worktree(self, session: Session, *, delete_branch: bool = False) -> None:
+        """Stop the agent, run the tear-down script and remove the worktree (and the branch when
+        asked); the session record stays, e.g. to show a merged session."""
         host = self.hosts[session.id]
         await self._stop_agent(host)
         info = await self.repo_info(session.repo_id)
@@ -476,11 +533,6 @@ class Engine:
             if not result.ok:
                 self.emit(session.id, ev.NOTICE, {"text": "tear-down script failed", "output": result.output})
         await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
-        self.emit(session.id, ev.SESSION_REMOVED, {"branch_kept": not delete_branch})
-        self._coalescer.flush()
-        await self.store.delete_session(session.id)
-        del self.sessions[session.id]
-        del self.hosts[session.id]
 
     # -- JSON commands ---------------------------------------------------------------------------
 

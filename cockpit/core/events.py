@@ -38,6 +38,9 @@ DIFF_STAT = "diff.stat"  # files / lines changed against the base (after a turn,
 CHECKPOINT = "checkpoint"  # the worktree was snapshotted at the end of a turn (or before a rollback)
 VERIFY = "verify"  # the verify command started or finished in the session's worktree
 MERGED = "merged"  # the session's change landed on its target (or a pull request was opened)
+# Experiment loops (cockpit/experiment)
+EXPERIMENT_RUN = "experiment.run"  # an agent's iteration ended: its results.tsv row and timings
+EXPERIMENT_STATE = "experiment.state"  # (session "") an experiment started, stopped, finished or failed
 # Terminal (PTY) sessions
 TERM_SCREEN = "term.screen"  # changed rows of the emulated screen; live only, never stored
 # Stream control for subscribers

@@ -54,6 +54,7 @@ class Session:
     base_commit: str
     worktree: str
     agent: str = "builtin"
+    kind: str = ""  # the agent's kind when the session was made ("llm", "acp", "terminal"): picks its pane
     model: str = ""  # overrides the agent's model when set
     task: str = ""
     tags: list[str] = field(default_factory=list)
@@ -63,6 +64,9 @@ class Session:
     forked_from: str = ""
     created_at: float = field(default_factory=time.time)
     usage: Usage = field(default_factory=Usage)
+    group: str = ""  # shared by the sessions one fan-out (count > 1) created, for comparing them
+    #: The last verify result (cockpit.core.verify.VerifyResult as a dict); {} when never verified.
+    verify: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:

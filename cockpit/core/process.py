@@ -14,7 +14,7 @@ import codecs
 import contextlib
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +78,10 @@ class _Capture:
         if text and self._tail_limit:
             self._tail = (self._tail + text)[-self._tail_limit:]
 
-    async def pump(self, stream: asyncio.StreamReader) -> None:
+    async def pump(self, stream: asyncio.StreamReader, tap: Callable[[bytes], None] | None = None) -> None:
         while chunk := await stream.read(_READ_SIZE):
+            if tap is not None:
+                tap(chunk)
             self.feed(chunk)
         self.feed(b"", final=True)
 
@@ -95,11 +97,13 @@ async def run_process(
     *,
     capture_chars: int = DEFAULT_CAPTURE_CHARS,
     stop: asyncio.Event | None = None,
+    on_output: Callable[[bytes], None] | None = None,
 ) -> ShellResult:
     """Run `argv` in its own process group; end the group when it exits, times out or `stop` is set.
 
     `env=None` inherits ours. Cancelling the awaiting task ends the group too (within
-    `KILL_GRACE_S` and a little) and then re-raises `CancelledError`.
+    `KILL_GRACE_S` and a little) and then re-raises `CancelledError`. `on_output` sees every
+    chunk of output as it arrives, for callers that show a command's output while it runs.
     """
     # Our own pipe rather than asyncio's: Process.wait() waits for its pipes to close, which a
     # background job holding stdout would delay until the timeout. It is connected before the
@@ -122,7 +126,7 @@ async def run_process(
     finally:
         os.close(write_fd)
     capture = _Capture(capture_chars)
-    pump = asyncio.create_task(capture.pump(reader))
+    pump = asyncio.create_task(capture.pump(reader, on_output))
     exited = asyncio.create_task(proc.wait())
     stopped = asyncio.create_task(stop.wait()) if stop is not None else None
     waiters = {exited} if stopped is None else {exited, stopped}
@@ -141,6 +145,16 @@ async def _end_group(
     proc: asyncio.subprocess.Process, pump: asyncio.Task[None], transport: asyncio.BaseTransport
 ) -> None:
     """SIGTERM whatever is left of the group, SIGKILL it after a grace, then collect the output."""
+    await terminate_group(proc)
+    # A process that left the group (setsid) may still hold the pipe: stop reading then.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(pump, KILL_GRACE_S)
+    transport.close()
+
+
+async def terminate_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the group `proc` leads (it was started with `start_new_session`), SIGKILL what is
+    left after `KILL_GRACE_S`, and reap `proc`."""
     pgid = proc.pid  # start_new_session made the child its group's leader
     if _signal_group(pgid, signal.SIGTERM):
         loop = asyncio.get_running_loop()
@@ -149,10 +163,6 @@ async def _end_group(
             await asyncio.sleep(_POLL_S)
         _signal_group(pgid, signal.SIGKILL)
     await proc.wait()
-    # A process that left the group (setsid) may still hold the pipe: stop reading then.
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(pump, KILL_GRACE_S)
-    transport.close()
 
 
 def _signal_group(pgid: int, sig: int) -> bool:

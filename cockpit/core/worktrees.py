@@ -211,10 +211,21 @@ async def _branch_exists(root: Path, branch: str) -> bool:
 
 
 async def snapshot_tree(worktree: Path) -> str:
-    """Write the worktree's files (tracked changes and untracked, not ignored) as a tree object."""
+    """Write the worktree's files (tracked changes and untracked, not ignored) as a tree object.
+
+    The temporary index starts as a copy of the worktree's own index, whose file stats let
+    `add -A` re-read only the files that changed (from a bare `read-tree HEAD` it would hash
+    every file); an index that cannot be copied or used falls back to HEAD.
+    """
     with tempfile.TemporaryDirectory(prefix="cockpit-index-") as tmp:
-        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
-        await git(worktree, "read-tree", "HEAD", env=env)
-        await git(worktree, "add", "-A", ".", env=env)
+        index = os.path.join(tmp, "index")
+        env = {"GIT_INDEX_FILE": index}
+        own = await git_out(worktree, "rev-parse", "--path-format=absolute", "--git-path", "index")
+        try:
+            shutil.copy2(own, index)
+            await git(worktree, "add", "-A", ".", env=env)
+        except (OSError, GitFailed):
+            await git(worktree, "read-tree", "HEAD", env=env)
+            await git(worktree, "add", "-A", ".", env=env)
         return await git_out(worktree, "write-tree", env=env)
 

@@ -32,8 +32,8 @@ from cockpit.ui.notify import Kind, Notifier
 from cockpit.ui.palette import CockpitCommands
 from cockpit.ui.pane import AgentPane
 from cockpit.ui.status import StatusBar, status_text
+from cockpit.ui.terminal_pane import TerminalPane, pane_for
 from cockpit.ui.text import SPINNER
-from cockpit.ui.zoom import ZoomScreen
 from cockpit.ui.themes import ThemeManager
 
 FLUSH_HZ = 15
@@ -73,20 +73,28 @@ class CockpitApp(App[None]):
         Binding("t", "tag", "tag", show=False, id="session.tag"),
         Binding("g", "goto", "go to", show=False, id="session.goto"),
         Binding("z,enter", "zoom", "zoom", id="pane.zoom"),
+        Binding("M", "review", "merge view", id="review.open"),
+        Binding("C", "compare", "compare", show=False, id="compare.open"),
+        Binding("Q", "queue", "merge queue", show=False, id="queue.open"),
+        Binding("v", "verify", "verify", show=False, id="verify.run"),
         Binding("L", "cycle_layout", "layout", id="layout.cycle"),
         Binding("T", "cycle_theme", "theme", id="theme.cycle"),
         Binding("]", "page(1)", "next page", show=False, id="page.next"),
         Binding("[", "page(-1)", "previous page", show=False, id="page.previous"),
         Binding("i,slash,colon", "focus_bar", "instruct", id="bar.focus"),
+        Binding("X", "experiments", "experiments", id="experiment.board"),
         Binding("question_mark", "help", "help", id="help"),
         Binding("q", "quit", "quit", id="app.quit"),
+        Binding("ctrl+d", "detach", "detach", id="server.detach"),
     ]
 
     def __init__(
-        self, client: Any, config: Config, *, frozen_clock: float | None = None, repo: str = ".", label: str = ""
+        self, client: Any, config: Config, *, frozen_clock: float | None = None, repo: str = ".", label: str = "",
+        experiment: str = "",
     ):
         super().__init__()
         self.label = label  # shown first in the status bar, e.g. that the agents are simulated
+        self.experiment = experiment  # an experiment whose leaderboard opens at start
         self.client = client
         self.config = config
         self.repo = repo  # where new sessions branch from (the new-session dialog's default)
@@ -97,6 +105,7 @@ class CockpitApp(App[None]):
         self._tokens_window: list[tuple[float, int]] = []  # (time, tokens) per flush
         self._tokens_pending = 0
         self._status_text = ""
+        self.review_marks: dict[str, Any] = {}  # merge view review state per session (ReviewMarks)
         self.notifier = Notifier(self)
         self.themes = ThemeManager(self, config)  # registers themes, applies the start theme
 
@@ -121,9 +130,11 @@ class CockpitApp(App[None]):
             self.notify(error, title="theme skipped", severity="error", timeout=10, markup=False)
         self._subscription = self.client.subscribe()
         await self._load_all()
-        self.set_interval(1 / FLUSH_HZ, self._flush)
+        self.set_interval(1 / FLUSH_HZ, self._pump)
         self.call_after_refresh(_freeze_heap)
         self._focus_first()
+        if self.experiment:
+            self.action_experiments()
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # the start-up heap, this app's widgets among it, may be collected again
@@ -134,7 +145,7 @@ class CockpitApp(App[None]):
         panes = []
         for session in snapshot:
             self.sessions[session["id"]] = session
-            pane = AgentPane(session)
+            pane = pane_for(session)
             for event in await self.client.transcript(session["id"], tail=TRANSCRIPT_TAIL_EVENTS):
                 pane.feed(event)
             panes.append(pane)
@@ -149,14 +160,17 @@ class CockpitApp(App[None]):
 
     # -- the event pump --------------------------------------------------------------------------
 
-    async def _flush(self) -> None:
+    async def _pump(self) -> None:
+        """Apply queued events and repaint the visible panes (named so as not to hide
+        Textual's own `App._flush`, which `print()` inside the app relies on)."""
         events = self._subscription.get_nowait() if self._subscription else []
         if events:
-            # a zoom view queues events and renders them on its own 10 Hz timer
-            zooms = [screen for screen in self.screen_stack if isinstance(screen, ZoomScreen)]
+            # views that follow events (zoom, merge desk) get each one; `feed` only queues or
+            # updates their model, they repaint on their own
+            followers = [screen.feed for screen in self.screen_stack if hasattr(screen, "feed")]
             for event in events:
-                for zoom in zooms:
-                    zoom.feed(event)
+                for feed in followers:
+                    feed(event)
                 await self._apply(event)
         visible = [self.grid.panes[session_id] for session_id in self.grid.visible_ids()]
         self._tick_spinners(visible)
@@ -170,10 +184,13 @@ class CockpitApp(App[None]):
         if kind == ev.RESYNC:
             await self._resync()
             return
+        if kind == ev.NOTICE and not event.session:  # about the cockpit itself: a lost connection
+            self.notify(event.data.get("text", ""), timeout=6, markup=False)
+            return
         if kind == ev.SESSION_CREATED:
             session = event.data["session"]
             self.sessions[session["id"]] = session
-            await self.grid.add_panes([AgentPane(session)])
+            await self.grid.add_panes([pane_for(session)])
             return
         if kind == ev.SESSION_REMOVED:
             self.sessions.pop(event.session, None)
@@ -186,7 +203,9 @@ class CockpitApp(App[None]):
         was = pane.state
         pane.feed(event)
         if kind == ev.SESSION_STATE and was in ("running", "waiting") and pane.state == "idle":
-            pane.session["unseen"] = pane is not self.focused_pane  # finished work to look at
+            # finished work to look at, unless the person is looking (its pane, or zoomed into it)
+            watched = pane is self.focused_pane or getattr(self.screen, "session_id", None) == pane.session_id
+            pane.session["unseen"] = not watched
             if pane.session["unseen"]:
                 self.notify_attention(pane.session, "finished", kind="finished")
         self.sessions[event.session] = pane.session
@@ -196,6 +215,9 @@ class CockpitApp(App[None]):
             self.notify_attention(pane.session, f"approve {event.data.get('tool')}: {event.data.get('title')}")
         elif kind == ev.ERROR:
             self.notify_attention(pane.session, event.data.get("text", "error"), severity="error")
+        elif kind == ev.SESSION_STATE and event.data["state"] == "waiting" and isinstance(pane, TerminalPane):
+            # a terminal's prompt matched a waiting pattern: it asks like an approval does
+            self.notify_attention(pane.session, f"waiting: {event.data.get('detail', '')}")
         elif kind == ev.SESSION_STATE and event.data["state"] == "archived":
             await self.grid.remove_pane(event.session)
 
@@ -434,8 +456,39 @@ class CockpitApp(App[None]):
         from cockpit.ui.zoom import ZoomScreen
 
         session_id = self.focused_id
-        if session_id:
+        pane = self.grid.panes.get(session_id) if session_id else None
+        if isinstance(pane, TerminalPane):
+            from cockpit.ui.terminal_zoom import TerminalZoom
+
+            self.push_screen(TerminalZoom(self, pane))
+        elif session_id:
             self.push_screen(ZoomScreen(self, session_id))
+
+    def action_review(self) -> None:
+        from cockpit.ui.merge_view import MergeScreen
+
+        session_id = self.focused_id
+        if session_id:
+            self.push_screen(MergeScreen(self, session_id))
+
+    def action_compare(self) -> None:
+        from cockpit.ui.compare_view import CompareScreen, compare_scope
+
+        scope = compare_scope(self)
+        if scope is None:
+            self.notify("compare needs a fan-out (a session created with count > 1) or two marked panes",
+                        severity="warning")
+            return
+        self.push_screen(CompareScreen(self, scope))
+
+    def action_queue(self) -> None:
+        from cockpit.ui.queue_view import QueueScreen
+
+        self.push_screen(QueueScreen(self, self.targets() if self.marked else None))
+
+    @work(group="verify")
+    async def action_verify(self) -> None:
+        await self.command_each("verify", self.targets())
 
     def action_cycle_layout(self) -> None:
         name = self.grid.cycle_layout()
@@ -453,6 +506,19 @@ class CockpitApp(App[None]):
 
     def action_focus_bar(self) -> None:
         _focus_now(self.bar.input)
+
+    def action_experiments(self) -> None:
+        from cockpit.ui.leaderboard import LeaderboardScreen
+
+        self.push_screen(LeaderboardScreen(self, self.experiment or None))
+
+    def action_detach(self) -> None:
+        """Leave the screen; the agents go on in the server (`cockpit attach` comes back)."""
+        if not getattr(self.client, "detachable", False):
+            self.notify("the agents run inside this screen (--local): there is no server to leave them to",
+                        severity="warning", timeout=5)
+            return
+        self.exit()
 
     def action_help(self) -> None:
         from cockpit.ui.help import HelpScreen

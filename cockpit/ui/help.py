@@ -21,8 +21,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Attention", ("attention.", "mark.")),
     ("Approvals", ("approval.",)),
     ("Sessions", ("session.", "pane.")),
+    ("Review and merge", ("review.", "compare.", "queue.", "verify.")),
     ("Layout", ("layout.", "page.", "theme.")),
-    ("Bar", ("bar.", "help", "app.")),
+    ("Experiments", ("experiment.",)),
+    ("Bar", ("bar.", "help", "app.", "server.")),
 )
 
 #: Longer descriptions than the footer-sized ones in BINDINGS.
@@ -47,15 +49,22 @@ DESCRIPTIONS = {
     "session.tag": "add or remove tags (+tag -tag)",
     "session.goto": "go to a session by number, id or name",
     "pane.zoom": "zoom: the whole transcript of the focused session",
+    "review.open": "merge view: review the focused session's change file by file, then land it",
+    "compare.open": "compare the focused session's fan-out (or the marked sessions) side by side",
+    "queue.open": "merge queue: overlaps, conflicts, order; land the marked (or all open) sessions",
+    "verify.run": "verify: run [review] verify in the focused / marked worktrees",
     "layout.cycle": "next layout",
     "theme.cycle": "next theme",
     "page.next": "next page of panes",
     "page.previous": "previous page of panes",
     "bar.focus": "type an instruction in the bar",
+    "experiment.board": "experiments: the leaderboard (best per agent, best-so-far plot, steering)",
     "help": "this help",
-    "app.quit": "quit (agents stop; sessions are kept)",
+    "app.quit": "quit (attached to a server: agents keep running; --local: they stop, sessions are kept)",
+    "server.detach": "detach: leave the screen, agents keep running in the server (`cockpit attach`)",
     "zoom.close": "back to the grid",
     "zoom.follow": "follow the end of the transcript again",
+    "terminal.release": "leave a zoomed terminal (every other key goes to its program)",
 }
 
 ZOOM_DESCRIPTIONS = {
@@ -64,6 +73,36 @@ ZOOM_DESCRIPTIONS = {
     "session.interrupt": "interrupt this session's agent",
     "approval.approve": "approve this session's pending request",
     "approval.deny": "deny this session's pending request (asks for a reason)",
+}
+
+#: The merge desk's views: (title, descriptions of their bindings that differ from the grid's).
+REVIEW_DESCRIPTIONS = {
+    "review.close": "back (from one turn's diff: back to the whole change)",
+    "review.next_file": "next file",
+    "review.previous_file": "previous file",
+    "review.next_hunk": "next hunk (past the last: the next file)",
+    "review.previous_hunk": "previous hunk",
+    "review.line_up": "cursor up a line",
+    "review.line_down": "cursor down a line",
+    "review.split": "unified / side by side",
+    "review.load": "load a large file that is folded",
+    "review.viewed": "mark the file viewed (again: unseen)",
+    "review.keep": "keep the hunk under the cursor",
+    "review.revert": "revert the hunk under the cursor in the worktree (asks; the agent is told)",
+    "review.comment": "comment on the cursor line: sent to the agent",
+    "review.checkpoints": "checkpoints: what each turn changed; roll back to one",
+    "review.reload": "reload the change",
+    "review.merge": "merge: strategy, message, conflict preview (or rebase and hand the conflicts to the agent)",
+    "review.pr": "push the branch and open a pull request (gh)",
+    "verify.run": "verify this change",
+    "compare.close": "back to the grid",
+    "compare.keep": "keep the selected session, archive the others",
+    "compare.reload": "reload the comparison",
+    "queue.close": "back to the grid",
+    "queue.land": "land the sessions in the order shown, verifying each; stop at the first red",
+    "queue.earlier": "move the selected session earlier",
+    "queue.later": "move the selected session later",
+    "queue.plan": "plan again",
 }
 
 ROUTER_SYNTAX: tuple[tuple[str, str], ...] = (
@@ -101,11 +140,45 @@ def help_rows(app: Any) -> list[tuple[str, str, str, str]]:
 def zoom_rows(app: Any) -> list[tuple[str, str, str, str]]:
     from cockpit.ui.zoom import ZoomScreen
 
-    bindings = effective_bindings(ZoomScreen.BINDINGS, current_keymap(app))
+    return _screen_rows(app, "Zoom view", ZoomScreen.BINDINGS, ZOOM_DESCRIPTIONS)
+
+
+def terminal_rows(app: Any) -> list[tuple[str, str, str, str]]:
+    from cockpit.ui.terminal_zoom import TerminalZoom
+
+    return _screen_rows(app, "Zoomed terminal", TerminalZoom.BINDINGS, {})
+
+
+def leaderboard_rows(app: Any) -> list[tuple[str, str, str, str]]:
+    from cockpit.ui.leaderboard import LeaderboardScreen
+
+    return _screen_rows(app, "Experiment leaderboard", LeaderboardScreen.BINDINGS, {})
+
+
+def _screen_rows(app: Any, title: str, screen_bindings: Any, overrides: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    bindings = effective_bindings(screen_bindings, current_keymap(app))
     return [
-        ("Zoom view", binding_id, key_display(app, binding, keys),
-         ZOOM_DESCRIPTIONS.get(binding_id) or DESCRIPTIONS.get(binding_id, binding.description))
+        (title, binding_id, key_display(app, binding, keys),
+         overrides.get(binding_id) or DESCRIPTIONS.get(binding_id, binding.description))
         for binding_id, (binding, keys) in bindings.items()
+    ]
+
+
+def review_rows(app: Any) -> list[tuple[str, str, str, str]]:
+    """The merge view's, compare view's and queue view's keys, keymap applied."""
+    from cockpit.ui.compare_view import CompareScreen
+    from cockpit.ui.diff_view import DiffView
+    from cockpit.ui.merge_view import MergeScreen
+    from cockpit.ui.queue_view import QueueScreen
+
+    views = (("Merge view", [*MergeScreen.BINDINGS, *DiffView.BINDINGS]), ("Compare view", CompareScreen.BINDINGS),
+             ("Merge queue view", QueueScreen.BINDINGS))
+    return [
+        (title, binding_id, key_display(app, binding, keys),
+         REVIEW_DESCRIPTIONS.get(binding_id) or DESCRIPTIONS.get(binding_id, binding.description))
+        for title, bindings in views
+        for binding_id, (binding, keys) in effective_bindings(bindings, current_keymap(app)).items()
+        if binding_id != "help"
     ]
 
 
@@ -124,7 +197,7 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, app: CockpitApp):
         super().__init__()
         self.cockpit = app
-        self.rows = help_rows(app) + zoom_rows(app)
+        self.rows = help_rows(app) + zoom_rows(app) + review_rows(app) + terminal_rows(app) + leaderboard_rows(app)
 
     def compose(self) -> ComposeResult:
         with Vertical():

@@ -122,6 +122,15 @@ def key_display(app: Any, binding: Binding, keys: list[str]) -> str:
 def known_bindings() -> dict[str, list[BindingType]]:
     """Every cockpit binding by scope (screen), for validating `[keys]` before start."""
     from cockpit.ui.app import CockpitApp
+    from cockpit.ui.compare_view import CompareScreen
+    from cockpit.ui.diff_view import DiffView
+    from cockpit.ui.leaderboard import LeaderboardScreen
+    from cockpit.ui.merge_view import MergeScreen
+    from cockpit.ui.queue_view import QueueScreen
+    from cockpit.ui.terminal_zoom import TerminalZoom
     from cockpit.ui.zoom import ZoomScreen
 
-    return {"grid": list(CockpitApp.BINDINGS), "zoom": list(ZoomScreen.BINDINGS)}
+    return {"grid": list(CockpitApp.BINDINGS), "zoom": list(ZoomScreen.BINDINGS),
+            "leaderboard": list(LeaderboardScreen.BINDINGS), "terminal": list(TerminalZoom.BINDINGS),
+            "merge": [*MergeScreen.BINDINGS, *DiffView.BINDINGS], "compare": list(CompareScreen.BINDINGS),
+            "queue": list(QueueScreen.BINDINGS)}

@@ -122,6 +122,11 @@ class AgentPane(Widget, can_focus=True):
         elif kind == ev.DIFF_STAT:
             self.set_stats(data)
             return
+        elif kind == ev.VERIFY:
+            if "commit" not in data:  # the worktree's own verify, not a merge result's (merge queue)
+                self.session = {**self.session, "verify": dict(data)}
+                self.header_dirty = True
+            return
         elif kind in (ev.SESSION_UPDATED, ev.SESSION_CREATED):
             self.session = data["session"]
             self.header_dirty = True

@@ -1,29 +1,60 @@
-"""Starting the cockpit screen on an in-process engine."""
+"""Starting the cockpit screen: on an in-process engine, or attached to a server's."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from cockpit.config import Config
+from cockpit.config import Config, cockpit_home
+from cockpit.logfile import logging_to
 
 
-async def run_cockpit(config: Config, *, home: Path | None = None, agents: bool = True, repo: str = ".") -> None:
-    """Open the engine, run the app until the person quits, close the engine."""
-    from cockpit.core.engine import Engine
+async def run_cockpit(
+    config: Config, *, home: Path | None = None, agents: bool = True, repo: str = ".",
+    prepare: Callable[[Any], Awaitable[dict[str, Any]]] | None = None,
+) -> None:
+    """Open the engine (under the home's engine lock), run the app until the person quits, close
+    the engine.
+
+    `prepare(engine)` runs once the engine is open (e.g. starts an experiment) and returns
+    extra keyword arguments for the app.
+    """
+    from cockpit.client.local import local_engine
     from cockpit.ui.app import CockpitApp
-    from cockpit.ui.keymap import known_bindings, validate_keymap
 
-    validate_keymap(config.keys, known_bindings())  # a bad [keys] entry is one line, before any screen
-    from cockpit.ui.themes import check_config_theme
-
-    check_config_theme(config)  # so is an unknown theme, before agents are restored
+    check_screen_config(config)  # before agents are restored
     factory = None
     if agents:
         from cockpit.agents.factory import make_agent
 
         factory = make_agent
-    engine = await Engine.open(home, config, agent_factory=factory)
+    async with local_engine(config, home=home, agent_factory=factory) as engine:
+        with logging_to(engine.home / "logs" / "cockpit.log"):
+            options = await prepare(engine) if prepare is not None else {}
+            await CockpitApp(engine, config, repo=repo, **options).run_async()
+
+
+async def run_attached(config: Config, client: Any, *, repo: str = ".", label: str = "") -> None:
+    """Connect the client (a server's, or several), run the app until the person detaches.
+
+    Quitting only closes the connection: the agents go on in the server.
+    """
+    from cockpit.ui.app import CockpitApp
+
+    check_screen_config(config)
+    await client.connect()
     try:
-        await CockpitApp(engine, config, repo=repo).run_async()
+        with logging_to(cockpit_home() / "logs" / "screen.log"):
+            await CockpitApp(client, config, repo=repo, label=label).run_async()
     finally:
-        await engine.close()
+        await client.close()
+
+
+def check_screen_config(config: Config) -> None:
+    """A bad [keys] entry or an unknown theme is one line, before any screen or connection."""
+    from cockpit.ui.keymap import known_bindings, validate_keymap
+    from cockpit.ui.themes import check_config_theme
+
+    validate_keymap(config.keys, known_bindings())
+    check_config_theme(config)

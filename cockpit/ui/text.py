@@ -26,10 +26,13 @@ def cost_text(usage: dict[str, Any]) -> str:
     return f"${cost:.2f}"
 
 
+VERIFY_MARKS = {"running": "verify …", "passed": "verify ✓", "failed": "verify ✗", "timed-out": "verify ✗ timeout"}
+
+
 def header_text(
     session: dict[str, Any], *, marked: bool, spinner: str, stats: dict[str, Any], focused: bool = False
 ) -> str:
-    """`▶◆@3 fix-tests  ⠋ running  12.3k tok $0.04  3f +40 −2  cockpit/fix-tests  #api`
+    """`▶◆@3 fix-tests  ⠋ running  12.3k tok $0.04  3f +40 −2  verify ✓  cockpit/fix-tests  #api`
 
     Most important first, so a narrow pane still shows who it is and what it is doing.
     """
@@ -44,6 +47,9 @@ def header_text(
     ]
     if stats.get("files"):
         parts.append(f"{stats['files']}f +{stats.get('added', 0)} −{stats.get('removed', 0)}")
+    verify = (session.get("verify") or {}).get("state", "")
+    if verify in VERIFY_MARKS:
+        parts.append(VERIFY_MARKS[verify])
     if session.get("host"):
         parts.append(session["host"])
     parts.append(session.get("branch", ""))

@@ -1,0 +1,275 @@
+"""The cockpit server: event delivery over its socket against in-process, and attach time.
+
+Delivery: one process hosts the engine and the socket server, as `cockpit server` does, with
+48 built-in agents streaming at 30 tokens/s from the scripted model (its own process). In the
+same run an in-process subscriber and a client in another process attached over the socket
+each note, for every `text.delta`, the time from the engine emitting it to them holding it.
+- `delivery_p99_ratio`: p99 delay over the socket ÷ p99 delay in-process. Target ≤ 2.
+- `server_cpu_pct`: CPU of the server process while streaming with the client attached, in % of
+  one core (agents, store and socket included); `server_cpu_pct_no_client` is the same run with
+  nobody attached, so the difference is what serving the socket costs.
+
+Attach: a store of 50 sessions × 2,000 events served by an idle engine; a client in another
+process connects, says hello and attaches (snapshot + each session's last 400 events, what the
+screen loads) and takes every pane's scrollback.
+- `attach_s`: from connect to having all of it. Target ≤ 1 s. `attach_full_s`: the same with
+  all 2,000 events per session.
+
+Each figure is the median of several rounds. Usage: python bench/server.py [--quick] [--json] [--dir D]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import Report, median, parse_args
+
+from cockpit.core import events as ev
+
+_HERE = Path(__file__).resolve().parent
+ATTACH_SESSIONS = 50
+ATTACH_EVENTS = 2_000
+SCREEN_TAIL = 400  # what the screen asks each pane for (ui/app.py TRANSCRIPT_TAIL_EVENTS)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def git_repo(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    for args in (["init", "-q", "-b", "main"],
+                 ["-c", "user.name=b", "-c", "user.email=b@x", "commit", "-q", "--allow-empty", "-m", "i"]):
+        subprocess.run(["git", *args], cwd=folder, check=True)
+    return folder
+
+
+def child(*args: str) -> subprocess.Popen[str]:
+    """This script again, as a client in its own process."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "client", *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+# -- delivery ---------------------------------------------------------------------------------------
+
+
+def start_model(folder: Path, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
+    """The scripted model, answering every request with `seconds` of text at `rate` tokens/s."""
+    scenario = folder / "stream.json"
+    words = " ".join(f"tok{i}" for i in range(int(rate * seconds)))
+    scenario.write_text(json.dumps({"name": "bench", "tokens_per_s": rate, "final": words, "steps": []}))
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit.sim", "--scenario", str(scenario)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    return proc, line.strip().rsplit(" ", 1)[-1]
+
+
+async def delivery_rounds(folder: Path, agents: int, rate: float, seconds: float,
+                          rounds: int) -> list[dict[str, float]]:
+    from cockpit.agents.factory import make_agent
+    from cockpit.agents.llm_client import litellm
+    from cockpit.config import Config, ModelConfig
+    from cockpit.core.engine import Engine
+    from cockpit.server.listener import CockpitServer
+    from cockpit.server.paths import ServerPaths
+
+    litellm()  # seconds to import: outside every measured window
+    model, url = start_model(folder, rate, seconds)
+    try:
+        config = Config()
+        config.models["default"] = ModelConfig(model="openai/bench", api_base=url, max_output_tokens=100_000)
+        paths = ServerPaths(folder / "home")
+        engine = await Engine.open(paths.home, config, agent_factory=make_agent)
+        server = CockpitServer(engine, paths)
+        await server.start()
+        try:
+            sessions = await engine.create_sessions(git_repo(folder / "repo"), name="agent", count=agents)
+            await stream_round(engine, sessions, None)  # warm up litellm's first-call imports
+            results = []
+            for index in range(rounds):
+                with_client = await stream_round(engine, sessions, paths)
+                alone = await stream_round(engine, sessions, None)
+                results.append({**with_client, "cpu_pct_no_client": alone["cpu_pct"]})
+                print(f"  round {index + 1}: p99 in-process {with_client['inproc_p99_ms']:.1f} ms, socket "
+                      f"{with_client['socket_p99_ms']:.1f} ms; CPU {with_client['cpu_pct']:.0f} % "
+                      f"(no client {alone['cpu_pct']:.0f} %)", flush=True)
+            return results
+        finally:
+            await server.close()
+            await engine.close()
+    finally:
+        model.terminate()
+        model.wait()
+
+
+async def stream_round(engine: Any, sessions: list[Any], paths: Any) -> dict[str, float]:
+    """Every agent streams one answer; delays as seen in-process and (with `paths`) over the socket."""
+    client = None
+    if paths is not None:
+        client = child("deliver", str(paths.home))
+        assert client.stdout is not None
+        ready = await asyncio.to_thread(client.stdout.readline)  # it says hello to this very loop
+        assert ready.strip() == "ready", ready
+    subscription = engine.subscribe(maxsize=1_000_000)
+    delays: list[float] = []
+
+    async def note() -> None:
+        while True:
+            event = await subscription.get()
+            if event.kind == ev.TEXT_DELTA:
+                delays.append(time.time() - event.ts)
+
+    noting = asyncio.create_task(note())
+    cpu, wall = time.process_time(), time.perf_counter()
+    for session in sessions:
+        await engine.send(session.id, "stream please")
+    while not delays or any(s.state.value not in ("idle", "error") for s in engine.sessions.values()):
+        await asyncio.sleep(0.05)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    noting.cancel()
+    subscription.close()
+    result = {"inproc_p99_ms": percentile(delays, 99) * 1000, "cpu_pct": 100 * cpu / wall, "tokens": len(delays)}
+    if client is not None:
+        await asyncio.sleep(0.5)  # the last events on their way
+        out, _ = await asyncio.to_thread(client.communicate, "stop\n")
+        far = json.loads(out.strip().splitlines()[-1])["delays"]
+        result.update(socket_p99_ms=percentile(far, 99) * 1000, socket_tokens=len(far))
+    return result
+
+
+# -- attach -----------------------------------------------------------------------------------------
+
+
+async def attach_rounds(folder: Path, rounds: int) -> dict[str, Any]:
+    from store import make_events  # the store bench's transcript mix
+
+    from cockpit.config import Config
+    from cockpit.core.engine import Engine
+    from cockpit.core.model import Session
+    from cockpit.core.states import State
+    from cockpit.core.store import Store
+    from cockpit.server.listener import CockpitServer
+    from cockpit.server.paths import ServerPaths
+
+    paths = ServerPaths(folder / "attach-home")
+    repo = git_repo(folder / "attach-repo")
+    store = await Store.open(paths.home / "cockpit.db")
+    added = await store.add_repo(str(repo), "repo")
+    for i in range(ATTACH_SESSIONS):
+        await store.save_session(Session(
+            id=f"s{i:04d}", number=i + 1, name=f"agent-{i + 1}", slug=f"agent-{i + 1}", repo_id=added.id,
+            branch=f"cockpit/agent-{i + 1}", base_ref="main", base_commit="0" * 40,
+            worktree=str(folder / "wt" / f"agent-{i + 1}"), state=State.IDLE))
+    await store.append_many(make_events(ATTACH_SESSIONS * ATTACH_EVENTS, ATTACH_SESSIONS))
+    await store.close()
+    engine = await Engine.open(paths.home, Config(), agent_factory=None)
+    server = CockpitServer(engine, paths)
+    await server.start()
+    try:
+        figures = {}
+        for name, tail in (("attach", SCREEN_TAIL), ("attach_full", ATTACH_EVENTS)):
+            measuring = child("attach", str(paths.home), str(tail), str(rounds))
+            out, _ = await asyncio.to_thread(measuring.communicate)
+            figures[name] = json.loads(out.strip().splitlines()[-1])
+        return figures
+    finally:
+        await server.close()
+        await engine.close()
+
+
+# -- the client side, in its own process ------------------------------------------------------------
+
+
+async def client_deliver(home: str) -> None:
+    from cockpit.client.remote import RemoteClient, socket_opener
+    from cockpit.server.paths import ServerPaths
+
+    client = RemoteClient(socket_opener(ServerPaths(Path(home))), tail=0, max_queued=1_000_000)
+    await client.connect()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
+    print("ready", flush=True)
+    feed = client.subscribe()
+    delays: list[float] = []
+    waiting_stop = asyncio.ensure_future(stop.wait())
+    while not stop.is_set():
+        getting = asyncio.ensure_future(feed.get())
+        done, _ = await asyncio.wait({getting, waiting_stop}, return_when=asyncio.FIRST_COMPLETED)
+        if getting in done:
+            event = getting.result()
+            if event.kind == ev.TEXT_DELTA:
+                delays.append(time.time() - event.ts)
+        else:
+            getting.cancel()
+    await client.close()
+    print(json.dumps({"delays": delays}), flush=True)
+
+
+async def client_attach(home: str, tail: int, rounds: int) -> None:
+    from cockpit.client.remote import RemoteClient, socket_opener
+    from cockpit.server.paths import ServerPaths
+
+    times, events = [], 0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        client = RemoteClient(socket_opener(ServerPaths(Path(home))), tail=tail)
+        await client.connect()
+        events = sum([len(await client.transcript(s["id"], tail=tail)) for s in client.snapshot()])
+        times.append(time.perf_counter() - started)
+        await client.close()
+    print(json.dumps({"seconds": median(times), "events": events, "sessions": ATTACH_SESSIONS}), flush=True)
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+
+async def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    agents, rate = 48, 30.0
+    seconds, rounds = (6.0, 1) if args.quick else (12.0, 3)
+    report = Report("server", args.quick)
+    with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
+        print(f"delivery: {agents} agents × {rate:.0f} tokens/s × {seconds:.0f} s, {rounds} round(s)", flush=True)
+        delivery = await delivery_rounds(Path(scratch), agents, rate, seconds, rounds)
+        print(f"attach: {ATTACH_SESSIONS} sessions × {ATTACH_EVENTS} events", flush=True)
+        attach = await attach_rounds(Path(scratch), 3 if args.quick else 7)
+    report.add("agents", agents)
+    report.add("tokens_per_round", int(median([d["tokens"] for d in delivery])), "tokens streamed per round")
+    report.add("socket_tokens_per_round", int(median([d["socket_tokens"] for d in delivery])),
+               "of which the socket client received")
+    report.add("inproc_p99_ms", median([d["inproc_p99_ms"] for d in delivery]), "in-process p99 delay", "ms")
+    report.add("socket_p99_ms", median([d["socket_p99_ms"] for d in delivery]), "socket p99 delay", "ms")
+    report.add("delivery_p99_ratio", median([d["socket_p99_ms"] / d["inproc_p99_ms"] for d in delivery]),
+               "socket p99 / in-process p99", "×")
+    report.add("server_cpu_pct", median([d["cpu_pct"] for d in delivery]), "server CPU, one client attached",
+               "% of one core")
+    report.add("server_cpu_pct_no_client", median([d["cpu_pct_no_client"] for d in delivery]),
+               "server CPU, nobody attached", "% of one core")
+    report.add("attach_s", attach["attach"]["seconds"], f"attach, last {SCREEN_TAIL} events per session", "s")
+    report.add("attach_events", attach["attach"]["events"], "events in that attach")
+    report.add("attach_full_s", attach["attach_full"]["seconds"],
+               f"attach, all {ATTACH_EVENTS} events per session", "s")
+    report.target("delivery_p99_ratio", lambda v: v <= 2, "≤ 2")
+    report.target("attach_s", lambda v: v <= 1, "≤ 1 s")
+    report.finish(args.json)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["client"]:
+        mode, rest = sys.argv[2], sys.argv[3:]
+        work = client_deliver(rest[0]) if mode == "deliver" else client_attach(rest[0], int(rest[1]), int(rest[2]))
+        asyncio.run(work)
+    else:
+        asyncio.run(main())
