@@ -253,6 +253,19 @@ async def test_drafted_message_has_a_short_title_and_the_later_instructions(open
     assert body[-1].startswith(f"Made by cockpit session @{session.number}")
 
 
+async def test_without_a_task_the_first_instruction_makes_the_title(open_engine, repo):
+    engine = await open_engine()
+    session = (await engine.create_sessions(repo, name="untasked"))[0]
+    write(session.path, {"a.txt": "a\n"})
+    await engine.send(session.id, "Fix the off-by-one in the pager")
+    await engine.send(session.id, "and add a test")
+
+    title, _, *body = (await engine.execute({"cmd": "merge_message", "session": session.id})).splitlines()
+
+    assert title == "Fix the off-by-one in the pager"
+    assert "- and add a test" in body and "- Fix the off-by-one in the pager" not in body
+
+
 async def test_merge_refuses_busy_or_merged_sessions_and_bad_input(open_engine, repo):
     engine = await open_engine(config=review_config(after_merge="keep"))
     session = await session_with(engine, repo, "b", uncommitted={"b.txt": "b\n"})

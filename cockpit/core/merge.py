@@ -287,6 +287,8 @@ def title_line(text: str, limit: int = TITLE_LIMIT) -> str:
 def draft_message(*, task: str, name: str, instructions: Sequence[str], turns: int,
                   files: Sequence[str], session_label: str) -> str:
     """A commit message from the session's task and turns: title ≤ 72 chars, then a body."""
+    if not task.strip() and instructions:  # sent after creation (the screen, `cockpit send`)
+        task, instructions = instructions[0], instructions[1:]
     title = title_line(task) or title_line(name) or "Changes from a cockpit session"
     body: list[str] = []
     rest = "\n".join(task.strip().splitlines()[1:]).strip()
