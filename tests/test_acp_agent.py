@@ -526,3 +526,15 @@ async def test_the_new_session_dialog_offers_the_presets_and_starts_the_one_pick
         assert (session.agent, session.kind) == ("fake", "acp")
         await until(lambda: any(r["method"] == "new_session" for r in record()))
         await pilot.pause()
+
+
+async def test_the_agent_log_lives_in_the_engines_own_home(repo: Path, record: Any, tmp_path: Path) -> None:
+    """An engine opened on another home (the demo's) keeps its agents' logs there too."""
+    other = tmp_path / "other-home"
+    engine = await Engine.open(other, fake_config("--record", record.path), make_agent)
+    try:
+        (session,) = await engine.create_sessions(repo, name="acp")
+        await agent_ready(engine, session)
+        assert (other / "logs" / f"acp-{session.id}.log").is_file()
+    finally:
+        await engine.close()

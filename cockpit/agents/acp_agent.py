@@ -34,7 +34,7 @@ from cockpit.agents.acp_client import CockpitClient
 from cockpit.agents.acp_terminals import Terminals
 from cockpit.agents.acp_updates import UpdateMapper
 from cockpit.agents.terminal import exit_text
-from cockpit.config import AgentConfig, cockpit_home
+from cockpit.config import AgentConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
 from cockpit.core.process import terminate_group
@@ -100,7 +100,7 @@ class AcpAgent:
         self.name = name
         self._argv = list(agent.command)
         self._env = agent_environment(agent, host.env)
-        self.log_path = cockpit_home() / "logs" / f"acp-{host.session.id}.log"
+        self.log_path = host.home / "logs" / f"acp-{host.session.id}.log"
         self._updates: asyncio.Queue[Any] = asyncio.Queue()
         self._terminals = Terminals(self._env)
         self._mapper = UpdateMapper(host, f"acp/{name}", self._terminals.output_text)

@@ -60,6 +60,10 @@ class SessionHost:
     def env(self) -> dict[str, str]:
         return self._env
 
+    @property
+    def home(self) -> Path:
+        return self._engine.home
+
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         self._engine.emit(self._session.id, kind, data)
 
