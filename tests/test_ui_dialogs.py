@@ -63,6 +63,15 @@ async def settle(pilot: Any, seconds: float = 0.25) -> None:
     await pilot.pause()
 
 
+async def settle_until(pilot: Any, done: Any, seconds: float = 5.0) -> None:
+    """Let the app run until `done()` holds (or `seconds` pass): for animated changes, whose
+    frames come late on a loaded machine."""
+    for _ in range(int(seconds / 0.05)):
+        if done():
+            return
+        await pilot.pause(0.05)
+
+
 # -- dialogs ---------------------------------------------------------------------------------------
 
 
@@ -219,7 +228,7 @@ async def test_zoom_follow_stops_on_scroll_up_and_end_resumes(cockpit: Any) -> N
         log = app.screen.log_view
         assert log.max_scroll_y > 0 and log.following and log.scroll_y == log.max_scroll_y
         await pilot.press("pageup")
-        await settle(pilot)
+        await settle_until(pilot, lambda: not log.following)  # the page scroll is animated
         assert not log.following
         top = log.scroll_y
         engine.emit(alpha.id, ev.NOTICE, {"text": "while you read"})

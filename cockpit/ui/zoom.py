@@ -97,7 +97,9 @@ class TranscriptLog(VerticalScroll, can_focus=True):
 
     def keep_following(self) -> None:
         if self.is_anchored:
-            if not self.following and self.scroll_y >= self.max_scroll_y:
+            # The target, not the position: a page-up is animated, and until its frames come
+            # `scroll_y` still says "at the end", which would re-anchor and undo the page-up.
+            if not self.following and self.scroll_target_y >= self.max_scroll_y:
                 self.anchor()  # scrolled back down to the end: follow again
         elif self._want_follow and self.max_scroll_y > 0:
             self.anchor()
