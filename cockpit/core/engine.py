@@ -152,9 +152,10 @@ class Engine:
         session = self.sessions.get(session_id)
         if session is None or not session.path.is_dir():
             return
+        tree = None
         if self.config.review.checkpoints and not self.experiments.owns(session.id):
-            await self.review.checkpoint_turn(session)
-        await self.review.report_diffstat(session)
+            tree = await self.review.checkpoint_turn(session)
+        await self.review.report_diffstat(session, tree)
         if self.config.review.verify_after_turn and self.config.review.verify:
             await self.landing.verify(session.id)
         await self.review.deliver_notes(session)

@@ -23,7 +23,7 @@ from cockpit.core import checkpoints
 from cockpit.core import events as ev
 from cockpit.core.checkpoints import Checkpoint
 from cockpit.core.diffs import Change, FileDiff, Hunk, encoded, session_change, tree_change, visible
-from cockpit.core.diffstat import DiffStat, diffstat
+from cockpit.core.diffstat import DiffStat, diffstat, tree_diffstat
 from cockpit.core.model import Session
 from cockpit.core.states import LIVE, State
 from cockpit.core.watch import Watcher
@@ -86,14 +86,19 @@ class Review:
 
     # -- the change ------------------------------------------------------------------------------
 
-    async def report_diffstat(self, session: Session) -> None:
+    async def report_diffstat(self, session: Session, tree: str | None = None) -> None:
         """Emit DIFF_STAT when the session's files/lines changed differ from the last report.
 
+        `tree`: a snapshot of the worktree just taken (the turn's checkpoint); counting against
+        it is one git call instead of scanning the worktree and reading untracked files again.
         One count at a time per session: the watcher and the end of a turn can ask together,
         and a count that started earlier must never be reported after a later one.
         """
         async with self._stat_locks[session.id]:
-            stat = await diffstat(session.path, session.base_commit)
+            if tree is None:
+                stat = await diffstat(session.path, session.base_commit)
+            else:
+                stat = await tree_diffstat(session.path, session.base_commit, tree)
             if session.id in self._engine.sessions and self._stats.get(session.id) != stat:
                 self._stats[session.id] = stat
                 self._engine.emit(session.id, ev.DIFF_STAT, stat.to_dict())
@@ -138,15 +143,18 @@ class Review:
 
     # -- checkpoints -----------------------------------------------------------------------------
 
-    async def checkpoint_turn(self, session: Session) -> None:
-        """Snapshot the worktree at the end of a turn (skipped when nothing changed)."""
+    async def checkpoint_turn(self, session: Session) -> str | None:
+        """Snapshot the worktree at the end of a turn (no checkpoint when nothing changed);
+        return the snapshot's tree, or None when it could not be taken."""
         turn = await self._next_turn(session)
         try:
             async with self._locks[session.id]:
                 tree = await snapshot_tree(session.path)
                 await self._checkpoint(session, tree, turn=turn, reason=f"turn {turn}")
+                return tree
         except CockpitError as exc:
             self._engine.emit(session.id, ev.NOTICE, {"text": f"no checkpoint after turn {turn}: {exc}"})
+            return None
 
     async def _next_turn(self, session: Session) -> int:
         key = f"turns.{session.id}"
