@@ -13,7 +13,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def test_the_readme_starts_with_the_start_and_test_commands_and_ci_runs_the_test_one():
     first_block = re.search(r"```sh\n(.*?)```", README, re.S).group(1).splitlines()
     start, test = (line.split("#")[0].strip() for line in first_block[:2])
-    assert start == "pip install -e . && cockpit demo"
+    assert start == "pip install uv && uv run cockpit demo"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test in ci.splitlines()
 
