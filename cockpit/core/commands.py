@@ -30,7 +30,8 @@ async def _send_line(engine: Engine, line: str, focused: str | None = None, mark
 
 
 async def _ls(engine: Engine) -> list[dict[str, Any]]:
-    return engine.snapshot()
+    paused = engine.paused
+    return [{**row, "paused": paused} for row in engine.snapshot()]
 
 
 async def _transcript(engine: Engine, session: str) -> list[dict[str, Any]]:

@@ -45,6 +45,8 @@ EXPERIMENT_STATE = "experiment.state"  # (session "") an experiment started, sto
 TERM_SCREEN = "term.screen"  # changed rows of the emulated screen; live only, never stored
 # Stream control for subscribers
 RESYNC = "resync"  # the subscriber fell behind; reload the snapshot
+# The cockpit itself (session "")
+STORAGE = "storage"  # the store cannot write (agents paused) or can again: {"paused", "reason", "folder"}
 
 #: Streamed kinds, delivered live one by one but stored coalesced as the mapped kind.
 COALESCED = {TEXT_DELTA: TEXT, THOUGHT_DELTA: THOUGHT}

@@ -104,7 +104,8 @@ class CockpitApp(App[None]):
         self._subscription: Any = None
         self._tokens_window: list[tuple[float, int]] = []  # (time, tokens) per flush
         self._tokens_pending = 0
-        self._status_text = ""
+        self._status_text: object = ""
+        self.paused = ""  # why the engine holds every agent (its store cannot write), shown in red
         self.review_marks: dict[str, Any] = {}  # merge view review state per session (ReviewMarks)
         self.notifier = Notifier(self)
         self.themes = ThemeManager(self, config)  # registers themes, applies the start theme
@@ -129,6 +130,7 @@ class CockpitApp(App[None]):
         for error in self.themes.errors:
             self.notify(error, title="theme skipped", severity="error", timeout=10, markup=False)
         self._subscription = self.client.subscribe()
+        self.paused = getattr(self.client, "paused", "")  # an engine in this process says at once
         await self._load_all()
         self.set_interval(1 / FLUSH_HZ, self._pump)
         self.call_after_refresh(_freeze_heap)
@@ -186,6 +188,9 @@ class CockpitApp(App[None]):
             return
         if kind == ev.NOTICE and not event.session:  # about the cockpit itself: a lost connection
             self.notify(event.data.get("text", ""), timeout=6, markup=False)
+            return
+        if kind == ev.STORAGE:
+            self.paused = event.data.get("reason", "") if event.data.get("paused") else ""
             return
         if kind == ev.SESSION_CREATED:
             session = event.data["session"]
@@ -247,7 +252,7 @@ class CockpitApp(App[None]):
         text = status_text(
             list(self.sessions.values()), label=self.label, tokens_per_s=self.tokens_per_second(),
             budgets=self.config.budgets, page=self.grid.page, pages=len(self.grid.pages),
-            layout=self.grid.layout_name, marked=len(self.marked),
+            layout=self.grid.layout_name, marked=len(self.marked), paused=self.paused,
         )
         if text != self._status_text:
             # The bar's size never changes: `layout=False`, or every update (15 Hz while agents

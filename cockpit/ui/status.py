@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import Static
 
 from cockpit.config import BudgetConfig
@@ -13,8 +14,9 @@ from cockpit.ui.text import STATE_ICONS, compact_number
 
 def status_text(
     sessions: list[dict[str, Any]], *, tokens_per_s: float, budgets: BudgetConfig,
-    page: int, pages: int, layout: str, marked: int, label: str = "",
-) -> str:
+    page: int, pages: int, layout: str, marked: int, label: str = "", paused: str = "",
+) -> str | Text:
+    """The bar's line; while `paused` (why the agents are held) it leads, in red."""
     counts = Counter(s.get("state", "idle") for s in sessions)
     states = "  ".join(f"{STATE_ICONS[state]} {counts[state]} {state}" for state in
                        ("running", "waiting", "error", "idle") if counts[state])
@@ -29,7 +31,10 @@ def status_text(
         parts.append(f"page {page + 1}/{pages}")
     parts.append(layout)
     parts.append("? help")
-    return "  │  ".join(parts)
+    line = "  │  ".join(parts)
+    if paused:
+        return Text.assemble((f"⏸ {paused}", "bold white on red"), "  │  ", line)
+    return line
 
 
 class StatusBar(Static):
