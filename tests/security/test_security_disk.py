@@ -25,8 +25,10 @@ from cockpit.config import AgentConfig, Config, ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.engine import Engine
 from cockpit.core.states import State
+from cockpit.server.daemon import stop_server
 from cockpit.sim import ScriptedLLMServer
 from cockpit.ui.app import CockpitApp
+from server_kit import Recorder, all_idle, attached, cockpit, model_config, start_server
 from tinyfs import TinyFS, tiny_fs  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.asyncio
@@ -180,3 +182,49 @@ async def test_the_status_bar_shows_the_disk_full_banner(full_home, tiny_fs, rep
         while "agents paused" in bar():
             assert loop.time() < deadline, "the banner stayed after space returned"
             await pilot.pause(0.05)
+
+
+async def test_through_the_server_the_attached_screen_and_the_cli_say_paused(tiny_fs, cockpit_env, repo, server,
+                                                                             monkeypatch):
+    """Attack row: full disk under a background server → the screen attached to it gets the
+    pause, `cockpit ls` prints it (and `--json` carries it), and the turn finishes after."""
+    home = tiny_fs.root / "home"
+    monkeypatch.setenv("COCKPIT_HOME", str(home))
+    cockpit_env.write_user_config(model_config(server.url))
+    paths = await start_server(home, repo)
+    client = None
+    try:
+        client = await attached(paths)
+        screen = Recorder(client)
+        (made,) = await client.execute({"cmd": "create", "repo": str(repo), "name": "agent"})
+        server.set_scenario(SCENARIO, session=made["id"])
+        await until(lambda: all_idle(client, 1), "the session")
+        tiny_fs.fill()
+        await client.execute({"cmd": "send", "session": made["id"], "text": "write the file"})
+
+        def storage() -> list[dict[str, Any]]:
+            return [e.data for e in screen.events if e.kind == ev.STORAGE]
+
+        await until(lambda: storage(), "the pause to reach the attached screen")
+        reason = storage()[0]["reason"]
+        assert storage()[0]["paused"] and reason.startswith(f"agents paused: cannot write {home / 'cockpit.db'}: ")
+        assert reason.endswith(f"(free space in {home})")
+        human = await asyncio.to_thread(cockpit, "ls", cwd=repo)
+        assert human.returncode == 0, human.stderr
+        assert human.stdout.splitlines()[0] == f"PAUSED  {reason}"
+        listed = json.loads((await asyncio.to_thread(cockpit, "ls", "--json", cwd=repo)).stdout)
+        assert [row["paused"] for row in listed] == [reason]
+        assert not (Path(made["worktree"]) / "out" / "hello.txt").exists()
+
+        tiny_fs.free()
+        await until(lambda: len(storage()) == 2, "the all-clear")
+        assert storage()[1] == {"paused": False, "reason": "", "folder": str(home)}
+        await until(lambda: all_idle(client, 1) and (Path(made["worktree"]) / "out" / "hello.txt").exists(),
+                    "the turn to finish")
+        assert "PAUSED" not in (await asyncio.to_thread(cockpit, "ls", cwd=repo)).stdout
+    finally:
+        if client is not None:
+            await client.close()
+        if tiny_fs.filler.exists():
+            tiny_fs.free()
+        await asyncio.to_thread(stop_server, paths)
