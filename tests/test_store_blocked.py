@@ -64,12 +64,16 @@ async def test_a_full_disk_holds_writes_in_order_and_loses_nothing_once_space_re
         assert not acknowledged.done(), "an append returned before it was on disk"
         assert store.unwritten() == 200
         assert len(await store.events("s")) == 1  # reads still work
+        await asyncio.wait_for(store.written_or_blocked(), 10)  # returns: the rest is in memory
+        assert [e.seq for e in await store.tail("s", 3)] == [199, 200, 201]  # memory included
+        assert [e.seq for e in await store.tail("s", 500)] == list(range(1, 202))
 
         tiny_fs.free()
         await acknowledged
         await store.flush()
         assert heard == [heard[0], ""] and store.blocked == ""
         assert [e.seq for e in await store.events("s")] == list(range(1, 202))
+        assert [e.seq for e in await store.tail("s", 3)] == [199, 200, 201]  # once each
         assert await store.integrity_check() == "ok"
     finally:
         await store.close()

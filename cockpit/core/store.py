@@ -140,6 +140,7 @@ class Store:
         self._queued = asyncio.Event()  # set when `_queue` may hold something
         self._batch: list[_Write] = []  # the group the writer is committing
         self.blocked = ""  # why the file cannot be written right now, "" while it can
+        self._blocked_now = asyncio.Event()  # set while `blocked`
         self.on_blocked: Callable[[str], None] | None = None  # told `blocked` each time it changes
         self._writer = asyncio.create_task(self._write_loop(), name="cockpit-store-writer")
         self._failure: BaseException | None = None
@@ -278,6 +279,10 @@ class Store:
     def _set_blocked(self, reason: str) -> None:
         if reason != self.blocked:
             self.blocked = reason
+            if reason:
+                self._blocked_now.set()
+            else:
+                self._blocked_now.clear()
             if self.on_blocked is not None:
                 self.on_blocked(reason)
 
@@ -342,6 +347,20 @@ class Store:
         failure, self._failure = self._failure, None
         if failure is not None:
             raise CockpitError(f"{self.path}: a queued write failed: {failure}")
+
+    async def written_or_blocked(self) -> None:
+        """Wait until everything queued so far is committed, or only until the store is blocked
+        (what is not written yet is in memory then, and `tail` still sees it)."""
+        flushing = asyncio.ensure_future(self.flush())
+        blocked = asyncio.ensure_future(self._blocked_now.wait())
+        try:
+            await asyncio.wait([flushing, blocked], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            blocked.cancel()
+        if flushing.done():
+            flushing.result()
+        else:
+            flushing.cancel()
 
     async def _write(self, sql: str, *params: Any) -> None:
         await self._enqueue(sql, [params], wait=True)  # type: ignore[misc]
@@ -416,13 +435,23 @@ class Store:
         return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
 
     async def tail(self, session: str, count: int) -> list[Event]:
-        """The last `count` events of a session, oldest first (one index range scan)."""
+        """The last `count` events of a session, oldest first (one index range scan), those still
+        queued included: while the store is blocked that is where the newest are."""
+        queued = self._queued_rows(session)  # before the read: a row committed meanwhile is in both
         async with self._db.execute(
             "SELECT session, seq, ts, kind, data FROM events WHERE session = ? "
             "ORDER BY seq DESC, id DESC LIMIT ?", (session, count),
         ) as cur:
-            rows = await cur.fetchall()
-        return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in reversed(rows)]
+            rows = list(reversed(await cur.fetchall()))
+        if queued:
+            by_seq = {row[1]: row for row in rows}
+            by_seq.update((row[1], row) for row in queued)
+            rows = sorted(by_seq.values(), key=lambda row: row[1])[-count:]
+        return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
+
+    def _queued_rows(self, session: str) -> list[tuple[Any, ...]]:
+        return [row for item in [*self._batch, *self._queue] if item.sql == INSERT_EVENT
+                for row in item.rows if row[0] == session]
 
     async def all_events(self) -> dict[str, list[Event]]:
         """Every transcript at once, grouped by session (sorted by id), each in seq order.

@@ -247,7 +247,7 @@ class Connection:
             snapshot, last = engine.snapshot_point()
             snapshot = [s for s in snapshot if wanted is None or s["id"] in wanted]
             cutoffs = {s["id"]: last.get(s["id"], 0) for s in snapshot}
-            await engine.store.flush()
+            await engine.store.written_or_blocked()  # a full disk must not keep a screen out
             tails = {}
             if tail > 0:
                 for session_id, cutoff in cutoffs.items():
@@ -259,7 +259,7 @@ class Connection:
         self._cutoffs = cutoffs
         log.info("%s attached: %d sessions, %d scrollback events", self.name, len(snapshot),
                  sum(len(t) for t in tails.values()))
-        return {"sessions": snapshot, "last_seq": cutoffs, "tails": tails}
+        return {"sessions": snapshot, "last_seq": cutoffs, "tails": tails, "paused": engine.paused}
 
     async def _tail(self, session_id: str, count: int, cutoff: int) -> list[Event]:
         """The last `count` stored events of a session up to seq `cutoff` (later ones, stored
