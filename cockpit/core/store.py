@@ -118,6 +118,13 @@ def _group_rows(rows: list[tuple[str, int, float, str, str]], grouped: dict[str,
         events.append(event)
 
 
+def _merged(stored: Iterable[tuple[Any, ...]], queued: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Stored and queued event rows of one session, each seq once, in seq order."""
+    by_seq = {row[1]: row for row in stored}
+    by_seq.update((row[1], row) for row in queued)
+    return sorted(by_seq.values(), key=lambda row: row[1])
+
+
 def _session_row(session: Session) -> tuple[str, int, int, str, str, float]:
     return (session.id, session.number, session.repo_id, session.state.value,
             json.dumps(session.to_dict()), time.time())
@@ -427,11 +434,16 @@ class Store:
     # -- reading events --------------------------------------------------------------------------
 
     async def events(self, session: str, after_seq: int = 0, limit: int = -1) -> list[Event]:
+        """A session's events after `after_seq` in seq order, those still queued included."""
+        queued = [row for row in self._queued_rows(session) if row[1] > after_seq]
         async with self._db.execute(
             "SELECT session, seq, ts, kind, data FROM events WHERE session = ? AND seq > ? "
             "ORDER BY seq, id LIMIT ?", (session, after_seq, limit),
         ) as cur:
             rows = await cur.fetchall()
+        if queued:
+            rows = _merged(rows, queued)
+            rows = rows[:limit] if limit >= 0 else rows
         return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
 
     async def tail(self, session: str, count: int) -> list[Event]:
@@ -444,12 +456,11 @@ class Store:
         ) as cur:
             rows = list(reversed(await cur.fetchall()))
         if queued:
-            by_seq = {row[1]: row for row in rows}
-            by_seq.update((row[1], row) for row in queued)
-            rows = sorted(by_seq.values(), key=lambda row: row[1])[-count:]
+            rows = _merged(rows, queued)[-count:]
         return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
 
     def _queued_rows(self, session: str) -> list[tuple[Any, ...]]:
+        """Taken before a read, so a row committed while the read runs is in both (see `_merged`)."""
         return [row for item in [*self._batch, *self._queue] if item.sql == INSERT_EVENT
                 for row in item.rows if row[0] == session]
 

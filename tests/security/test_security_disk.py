@@ -23,11 +23,13 @@ from cockpit.agents.factory import make_agent
 from cockpit.client.cli import ls_lines
 from cockpit.config import AgentConfig, Config, ModelConfig
 from cockpit.core import events as ev
+from cockpit.core import store as store_module
 from cockpit.core.engine import Engine
 from cockpit.core.events import Event
 from cockpit.core.states import State
 from cockpit.server.daemon import stop_server
 from cockpit.sim import ScriptedLLMServer
+from cockpit.errors import CockpitError
 from cockpit.ui.app import CockpitApp
 from server_kit import Recorder, all_idle, assert_same_as_store, attached, cockpit, model_config, start_server
 from tinyfs import TinyFS, tiny_fs  # noqa: F401  (the fixture)
@@ -135,6 +137,24 @@ async def test_a_full_disk_pauses_the_turn_and_loses_none_of_it(full_home, tiny_
     assert spent == (2, session.usage.total_tokens) and session.usage.total_tokens > 0
     restored = {s.id: s for s in await engine.store.sessions()}[session.id]
     assert restored.usage.total_tokens == session.usage.total_tokens  # budgets count it after a restart
+
+
+async def test_interrupting_and_quitting_while_paused_do_not_hang(full_home, tiny_fs, repo, server, monkeypatch):
+    """Attack row: full disk → the person can still stop the agent and quit; quitting says how
+    many writes were only in memory (the events whose append was confirmed are on disk)."""
+    monkeypatch.setattr(store_module, "CLOSE_GRACE_S", 0.5)
+    engine = await full_home(agent_config(server.url), make_agent)
+    (session,) = await engine.create_sessions(repo, name="agent")
+    server.set_scenario(SCENARIO, session=session.id)
+    tiny_fs.fill()
+    await engine.send(session.id, "write the file")
+    await until(lambda: session.state_detail.startswith("agents paused:"), "the agent held")
+    interrupting = asyncio.ensure_future(engine.interrupt(session.id))
+    done, _ = await asyncio.wait([interrupting], timeout=30)  # not wait_for: its cancel would unstick it
+    assert done, "interrupt hung on the full disk"
+    assert (session.state, session.state_detail) == (State.IDLE, "interrupted")
+    with pytest.raises(CockpitError, match=r"database or disk is full; closed with \d+ queued writes not saved"):
+        await asyncio.wait_for(engine.close(), 30)
 
 
 async def test_an_acp_agent_is_held_before_it_writes_a_file(full_home, tiny_fs, repo):
