@@ -17,8 +17,11 @@ import pytest
 from cockpit.config import Config, load_config
 from cockpit.core.agent_api import AgentFactory
 from cockpit.core.engine import Engine
+from cockpit.features import install
 from cockpit.server.daemon import stop_server
 from cockpit.server.paths import ServerPaths
+
+install()  # the features (experiments) that the entry points give every engine
 
 
 @dataclass(frozen=True)

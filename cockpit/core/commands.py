@@ -1,5 +1,7 @@
 """Engine commands as JSON: the same verbs for the CLI, the UI and (later) the socket server.
 
+Features add theirs at start-up (`cockpit.core.registry`).
+
 A command is `{"cmd": "<name>", ...arguments}`; the result is JSON-able. Unknown commands and
 missing or unexpected arguments are `CockpitError`s that name the command and the argument.
 """
@@ -11,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from cockpit.errors import CockpitError
-from cockpit.experiment.commands import EXPERIMENT_COMMANDS
 
 if TYPE_CHECKING:
     from cockpit.core.engine import Engine
@@ -106,7 +107,6 @@ COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "term_input": _term_input,
     "term_resize": _term_resize,
     "term_screen": _term_screen,
-    **EXPERIMENT_COMMANDS,
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from cockpit.config import Config, cockpit_home, load_config
 from cockpit.core import events as ev
+from cockpit.core import registry
 from cockpit.core.agent_api import AgentFactory, ApprovalDecision, TerminalBackend
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
@@ -34,7 +35,6 @@ from cockpit.core.states import LIVE, State, check_transition
 from cockpit.core.store import Store
 from cockpit.core.worktrees import RepoInfo, Worktree, WorktreeManager
 from cockpit.errors import CockpitError, NotFound
-from cockpit.experiment.runner import ExperimentManager
 
 COALESCE_INTERVAL = 0.5
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -59,7 +59,14 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()  # background work to finish before close
         self.review = Review(self)
         self.landing = Landing(self)
-        self.experiments = ExperimentManager(self)
+        self.services = {feature.name: feature.service(self) for feature in registry.features()}
+
+    def __getattr__(self, name: str) -> Any:
+        """A registered feature's service: `engine.experiments` (see `cockpit.core.registry`)."""
+        services = self.__dict__.get("services", {})
+        if name in services:
+            return services[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -110,7 +117,8 @@ class Engine:
         """Stop every agent and make everything emitted so far durable (safe to call twice)."""
         if self.store.closed:
             return
-        await self.experiments.close()  # first: a loop would otherwise start agents again
+        for service in self.services.values():  # first: an experiment loop would otherwise start agents again
+            await service.close()
         await self.review.close()
         for host in list(self.hosts.values()):
             await self._stop_agent(host)
@@ -153,7 +161,7 @@ class Engine:
         if session is None or not session.path.is_dir():
             return
         tree = None
-        if self.config.review.checkpoints and not self.experiments.owns(session.id):
+        if self.config.review.checkpoints and not any(s.owns(session.id) for s in self.services.values()):
             tree = await self.review.checkpoint_turn(session)
         await self.review.report_diffstat(session, tree)
         if self.config.review.verify_after_turn and self.config.review.verify:

@@ -19,6 +19,7 @@ from cockpit.core import events as ev
 from cockpit.core.engine import Engine
 from cockpit.core.events import Event
 from cockpit.demo.sample import make_sample_repo
+from cockpit.features import install
 
 DEMO_LABEL = "DEMO: simulated agents, no API key"
 
@@ -59,6 +60,7 @@ async def start_demo(repo: Path | None = None, home: Path | None = None):  # noq
     server = ScriptedLLMServer()
     url = await server.start()
     config = demo_config(url)
+    install()
     engine = await Engine.open(home, config, agent_factory=make_agent)
     for agent in DEMO_AGENTS:
         (session,) = await engine.create_sessions(repo, name=agent.name, tags=["demo"])

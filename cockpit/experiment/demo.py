@@ -51,6 +51,7 @@ async def open_demo(home: Path | None = None) -> tuple[Any, Any, Path]:
     from cockpit.agents.factory import make_agent
     from cockpit.core.engine import Engine
     from cockpit.demo.run import demo_config
+    from cockpit.features import install
     from cockpit.sim import ScriptedLLMServer
 
     home = home or cockpit_home() / "experiment-demo"
@@ -59,6 +60,7 @@ async def open_demo(home: Path | None = None) -> tuple[Any, Any, Path]:
     server = ScriptedLLMServer()
     await server.start()
     try:
+        install()
         engine = await Engine.open(home, demo_config(server.url), agent_factory=make_agent)
     except BaseException:
         await server.stop()

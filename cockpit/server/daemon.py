@@ -43,12 +43,14 @@ async def run_server(
 ) -> None:
     """Open the engine and serve it on the socket until SIGTERM or SIGINT."""
     from cockpit.core.engine import Engine
+    from cockpit.features import install
     from cockpit.server.listener import CockpitServer
 
     lock = EngineLock(paths)
     lock.acquire(SERVER)
     try:
         with logging_to(paths.log):
+            install()
             engine = await Engine.open(paths.home, config, agent_factory)
             server = CockpitServer(engine, paths)
             try:
