@@ -41,7 +41,7 @@ from cockpit.agents.llm_client import litellm
 from cockpit.config import Config, ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.engine import Engine
-from cockpit.experiment.demo import make_example_repo
+from cockpit.demo.experiment import make_example_repo
 from cockpit.experiment.loop import BETWEEN
 from cockpit.features import install
 

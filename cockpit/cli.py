@@ -18,7 +18,7 @@ from cockpit import __version__
 from cockpit.client import cli as agent_cli
 from cockpit.config import load_config
 from cockpit.errors import CockpitError
-from cockpit.experiment import cli as experiment_cli
+from cockpit import cli_experiment as experiment_cli
 from cockpit.server import cli as server_cli
 
 
