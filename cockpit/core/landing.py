@@ -23,8 +23,8 @@ from cockpit.core import merge_queue, pull_request
 from cockpit.core.diffstat import diffstat
 from cockpit.core.git import GitFailed, git, git_out
 from cockpit.core.merge import (
-    STRATEGIES, MergeConflict, SessionTip, already_on, build, changed_files, dirty_files, dirty_refusal, draft_message,
-    merge_tree, move_target, read_tip, record_on_branch, resolve_target, tip_commit,
+    STRATEGIES, MergeConflict, Prepared, SessionTip, already_on, build, changed_files, dirty_files, dirty_refusal,
+    draft_message, merge_tree, move_target, read_tip, record_on_branch, resolve_target, tip_commit,
 )
 from cockpit.core.model import Session
 from cockpit.core.setup import bring_local_files
@@ -34,24 +34,11 @@ from cockpit.core.worktrees import RepoInfo, snapshot_tree
 from cockpit.errors import CockpitError, GitError, NotFound
 
 if TYPE_CHECKING:
-    from cockpit.core.engine import Engine
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A landing worked out but not done: the target still points at `target_commit`."""
-
-    session: Session
-    target: str
-    target_commit: str
-    tip: SessionTip
-    tip_commit: str  # the session's HEAD, or a commit of its snapshot on top of it
-    commit: str  # what the target will point at
-    strategy: str
+    from cockpit.core.ports import LandingEngine
 
 
 class Landing:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: LandingEngine):
         self.engine = engine
         self._verifying: dict[str, asyncio.Lock] = {}  # one verify at a time per session
 
