@@ -261,12 +261,38 @@ async def test_history_up_and_down_in_the_bar(engine: Engine, repo: Path) -> Non
     async with stack:
         await type_line(pilot, app, "first")
         await type_line(pilot, app, "second")
-        assert app.focused is app.bar.input
+        await pilot.press("i")
         seen = []
         for key in ("up", "up", "up", "down", "down"):
             await pilot.press(key)
             seen.append(app.bar.input.value)
         assert seen == ["second", "first", "first", "second", ""]
+
+
+async def test_after_enter_the_keys_go_back_to_the_panes(engine: Engine, repo: Path) -> None:
+    """Issue #12.1: the bar kept the focus, so the next `space` (or `q`, `i`) was typed into it."""
+    await make(engine, repo, 2)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        by_number = ids_by_number(engine)
+        app.focus_session(by_number[2])
+        await type_line(pilot, app, "first")
+        assert focused_number(app) == 2, "the focus goes back to the pane the line went to"
+        await pilot.press("space")
+        assert app.marked == {by_number[2]} and app.bar.input.value == ""
+
+
+async def test_keep_bar_open_keeps_the_bar_focused(open_engine: Callable[..., Any], repo: Path) -> None:
+    from cockpit.config import parse_config_text
+
+    engine = await open_engine(config=parse_config_text("[ui]\nkeep_bar_open = true\n"))
+    await make(engine, repo, 1)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        await type_line(pilot, app, "first")
+        assert app.focused is app.bar.input
+        await pilot.press(*"more")
+        assert app.bar.input.value == "more"
 
 
 async def test_the_bar_shows_what_is_typed_while_focused(engine: Engine, repo: Path) -> None:

@@ -507,6 +507,14 @@ class CockpitApp(App[None]):
     def action_focus_bar(self) -> None:
         _focus_now(self.bar.input)
 
+    def leave_bar(self) -> None:
+        """Give the keys back to the panes (after a line is sent, or escape): the next `q`, `i`
+        or `ctrl+d` is a command again, not text that goes to the agents with the next line."""
+        if self.grid.order:
+            self.action_cycle(0)
+        else:
+            self.screen.set_focus(None)
+
     def action_experiments(self) -> None:
         from cockpit.ui.leaderboard import LeaderboardScreen
 
@@ -538,6 +546,8 @@ class CockpitApp(App[None]):
         if sent is not None:
             self.bar.remember(line)
             message.input.value = ""
+            if not self.config.ui.keep_bar_open:
+                self.leave_bar()
             names = ", ".join(f"@{self.sessions[s]['number']}" for s in sent if s in self.sessions)
             self.notify(f"sent to {names}", timeout=2)
 
