@@ -540,3 +540,43 @@ async def test_a_late_timer_ticks_at_the_next_slot_not_the_one_after() -> None:
     # The tick after the late one belongs to the next slot (< 1 interval away); Textual 8.2.8
     # skipped that slot too (1-2 intervals): a key press waited up to 33 ms for its frame.
     assert gap < interval * 1.3, f"{gap * 1000:.0f} ms between ticks of a {interval * 1000:.0f} ms timer"
+
+
+# -- text is never markup ---------------------------------------------------------------------------
+
+
+def toast_texts(app: CockpitApp) -> list[str]:
+    """What the toasts show, rendered by Textual's own Toast (markup applied or not); `run_test`
+    mounts no toast rack, so each notification is rendered here."""
+    from textual.widgets._toast import Toast
+
+    return [Toast(n).render().plain for n in app._notifications if not n.title]
+
+
+async def test_the_verify_hint_keeps_its_brackets(engine: Engine, repo: Path) -> None:
+    """Issue #12.3: `set [review] verify = …` showed as `set verify = …` (taken for markup)."""
+    await make(engine, repo, 1)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        await pilot.press("v")
+        await until(pilot, lambda: any("verify" in t for t in toast_texts(app)), "the no-verify toast")
+        assert any("[review] verify" in t for t in toast_texts(app)), toast_texts(app)
+
+
+async def test_names_with_brackets_show_as_typed(engine: Engine, repo: Path) -> None:
+    """A session named `fix-[/]` (a stray markup close tag) in a toast, a dialog and the status bar."""
+    await make(engine, repo, 1)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        app.label = "[sim] demo"
+        app._refresh_status()
+        await pilot.pause(0.05)
+        assert str(app.status.render()).startswith("[sim] demo")
+        app.notify("no session 'fix-[/]'", severity="error")
+        await until(pilot, lambda: any("fix-[/]" in t for t in toast_texts(app)), "the toast with the name")
+        from cockpit.ui.dialogs import Confirm
+        from textual.widgets import Label
+
+        await app.push_screen(Confirm("Remove @1 [bold]x[/bold]?"))
+        await pilot.pause(0.05)
+        assert "Remove @1 [bold]x[/bold]?" in [str(label.render()) for label in app.screen.query(Label)]

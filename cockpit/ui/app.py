@@ -136,6 +136,15 @@ class CockpitApp(App[None]):
         if self.experiment:
             self.action_experiments()
 
+    def notify(
+        self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast is plain text, whatever the caller passed: toasts carry session names, paths,
+        errors and agent text, in which `[review]` is text (Textual's markup ate it) and a stray
+        `[/]` would raise. No cockpit toast uses markup on purpose."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def on_unmount(self) -> None:
         gc.unfreeze()  # the start-up heap, this app's widgets among it, may be collected again
 

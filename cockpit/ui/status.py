@@ -33,6 +33,11 @@ def status_text(
 
 
 class StatusBar(Static):
+    """Plain text (the demo's label or a layout name is never markup)."""
+
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $text; padding: 0 1; }
     """
+
+    def __init__(self) -> None:
+        super().__init__(markup=False)
