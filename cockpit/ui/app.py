@@ -90,9 +90,10 @@ class CockpitApp(App[None]):
 
     def __init__(
         self, client: Any, config: Config, *, frozen_clock: float | None = None, repo: str = ".", label: str = "",
-        experiment: str = "",
+        experiment: str = "", no_detach: str = "",
     ):
         super().__init__()
+        self.no_detach = no_detach  # what ctrl+d says where there is no server (the demo: run `cockpit`)
         self.label = label  # shown first in the status bar, e.g. that the agents are simulated
         self.experiment = experiment  # an experiment whose leaderboard opens at start
         self.client = client
@@ -532,8 +533,8 @@ class CockpitApp(App[None]):
     def action_detach(self) -> None:
         """Leave the screen; the agents go on in the server (`cockpit attach` comes back)."""
         if not getattr(self.client, "detachable", False):
-            self.notify("the agents run inside this screen (--local): there is no server to leave them to",
-                        severity="warning", timeout=5)
+            self.notify(self.no_detach or "the agents run inside this screen (--local): there is no server to leave "
+                        "them to", severity="warning", timeout=8)
             return
         self.exit()
 
