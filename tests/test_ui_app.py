@@ -580,3 +580,46 @@ async def test_names_with_brackets_show_as_typed(engine: Engine, repo: Path) -> 
         await app.push_screen(Confirm("Remove @1 [bold]x[/bold]?"))
         await pilot.pause(0.05)
         assert "Remove @1 [bold]x[/bold]?" in [str(label.render()) for label in app.screen.query(Label)]
+
+
+# -- resizing -----------------------------------------------------------------------------------------
+
+
+def painted(app: CockpitApp) -> list[str]:
+    """The screen's lines as the terminal would get them now."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+async def test_a_terminal_resize_rewraps_the_panes_at_once(engine: Engine, repo: Path) -> None:
+    """Issue #12.6: pane text stayed wrapped at the old width until `L` was pressed."""
+    (session_id,) = await make(engine, repo, 1)
+    engine.emit(session_id, ev.TEXT, {"text": " ".join(f"w{i:03d}" for i in range(100))})
+    app, pilot, stack = await start(engine, size=(160, 20))
+    async with stack:
+        await pilot.resize_terminal(80, 20)
+        pane = app.grid.panes[session_id]
+        await until(pilot, lambda: pane.size.width == 80, "the pane at the new width")
+        await pilot.pause(0.1)
+        rows = [text for _, text in pane.tail.rows]
+        assert rows[0].startswith("w000 ") and rows[1].startswith("w016 ")  # 16 words a row at 79 columns
+        body = [line.rstrip("│").rstrip() for line in painted(app)[pane.region.y + 1:pane.region.bottom]]
+        assert [line for line in body if line] == rows[-len([line for line in body if line]):]
+        assert any(line.startswith("w016 ") for line in body), body
+
+
+async def test_the_status_bar_keeps_help_at_every_width(engine: Engine, repo: Path) -> None:
+    """Issue #12.6: at 80 columns `? help` fell off the end of the status bar."""
+    from cockpit.demo.run import DEMO_LABEL
+
+    engine.config.budgets.total_usd = 20.0
+    await make(engine, repo, 3)
+    app = CockpitApp(engine, engine.config, label=DEMO_LABEL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: len(app.grid.panes) == 3, "three panes")
+        await pilot.press("space")
+        for width in (80, 60, 40, 120):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause(0.1)
+            line = painted(app)[-1].rstrip()
+            assert line.endswith("│  ? help"), (width, line)
+            assert line.lstrip().startswith("DEMO") and len(line) <= width

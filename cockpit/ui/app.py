@@ -260,10 +260,10 @@ class CockpitApp(App[None]):
             layout=self.grid.layout_name, marked=len(self.marked),
         )
         if text != self._status_text:
-            # The bar's size never changes: `layout=False`, or every update (15 Hz while agents
+            # The bar's size never changes: no relayout, or every update (15 Hz while agents
             # stream) relayouts the screen and repaints every pane (~20 ms at 48 panes).
             self._status_text = text
-            self.status.update(text, layout=False)
+            self.status.show(text)
 
     # -- attention -------------------------------------------------------------------------------
 
