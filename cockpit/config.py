@@ -121,6 +121,15 @@ class NotifyConfig:
 
 
 @dataclass
+class UiConfig:
+    """How the screen behaves."""
+
+    #: After Enter the focus goes back to the panes, so the next `q` or `i` is a key again and not
+    #: text for the agents; true keeps the instruction bar focused for several lines in a row.
+    keep_bar_open: bool = False
+
+
+@dataclass
 class Defaults:
     agent: str = "builtin"  # a key of [agents]
     base_ref: str = ""  # empty = the repository's current branch
@@ -159,6 +168,7 @@ class Config:
     worktrees: WorktreeConfig = field(default_factory=WorktreeConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
 
     def model(self, name: str) -> ModelConfig:
         return self.models.get(name) or self.models["default"]

@@ -314,3 +314,27 @@ async def test_after_a_turn_the_engine_reports_what_the_session_changed(open_eng
     await wait_for(lambda: engine._tasks == set())
     stats = of(await kinds(engine, session.id), ev.DIFF_STAT)
     assert stats[-1] == {"files": 2, "added": 5, "removed": 1}  # new.txt +3; README -1 +2
+
+
+async def test_no_api_key_says_which_variable_to_set_and_where(open_engine, repo, monkeypatch):
+    """Issue #12.5: without a key the pane showed litellm's message cut mid-word ("…ANTHROP")."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    config = Config()
+    config.models["default"] = ModelConfig(model="anthropic/claude-sonnet-4-5")
+    engine = await open_engine(config=config, agent_factory=make_agent)
+    (session,) = await engine.create_sessions(repo, name="agent")
+    await engine.send(session.id, "go")
+    await wait_state(engine, session.id, State.ERROR)
+    (error,) = of(await kinds(engine, session.id), ev.ERROR)
+    assert error["text"] == (
+        "no API key for anthropic/claude-sonnet-4-5: set ANTHROPIC_API_KEY in the environment the cockpit runs "
+        "in, or choose another model (model, api_key_env) under [models.default] in config.toml; "
+        "`cockpit demo` needs no key")
+    assert engine.sessions[session.id].state_detail == error["text"]
+
+
+async def test_a_long_provider_message_is_cut_between_words() -> None:
+    from cockpit.agents.llm_client import classify
+
+    reason = str(classify(ValueError("Please set the variable " + "ANTHROPIC_API_KEY " * 40)))
+    assert reason.endswith("ANTHROPIC_API_KEY …") and len(reason) < 330

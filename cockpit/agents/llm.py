@@ -18,6 +18,7 @@ from cockpit.agents import conversation
 from cockpit.agents.llm_client import (
     Completion, FatalLLMError, ToolCallDraft, TransientLLMError, context_window, stream_completion,
 )
+from cockpit.agents.model_keys import missing_key
 from cockpit.agents.policy import ApprovalPolicy
 from cockpit.agents.shell import ShellRunner
 from cockpit.agents.tools import run_tool, tool_specs
@@ -38,9 +39,10 @@ code, and finish with a short summary of what you did."""
 
 
 class LLMAgent:
-    def __init__(self, host: AgentHost, model: ModelConfig):
+    def __init__(self, host: AgentHost, model: ModelConfig, model_name: str = "default"):
         self.host = host
         self.model = model
+        self.model_name = model_name  # its key under [models], named when its API key is missing
         self.workspace = Workspace(host.worktree)
         approval = host.config.approval
         self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny)
@@ -140,6 +142,9 @@ class LLMAgent:
     async def _complete_with_retries(self) -> Completion:
         host, model = self.host, self.model
         assert self._messages is not None
+        missing = missing_key(model, self.model_name)
+        if missing:  # say which variable to set, not litellm's long message cut in the pane
+            raise FatalLLMError(missing)
         budget = int(context_window(model) * _CONTEXT_SHARE) - model.max_output_tokens
         fitted, note = conversation.fit_context(self._messages, max(budget, 1000))
         if note:

@@ -103,6 +103,21 @@ def label(session: dict[str, Any]) -> str:
 # -- the verbs --------------------------------------------------------------------------------------
 
 
+def _key_warning(args: argparse.Namespace) -> str:
+    """What `cockpit new` warns about: the built-in agent's model has no API key in this
+    environment (the server started from it has none either), so the first turn would fail."""
+    from cockpit.agents.model_keys import missing_key, model_name
+
+    if args.remote or args.fork:  # another machine's environment; a fork runs its source's agent
+        return ""
+    config = load_config(Path(args.repo))
+    agent = config.agents.get(args.agent or config.defaults.agent)
+    if agent is None or agent.kind != "llm":  # an unknown agent is refused by the server itself
+        return ""
+    name = model_name(config, args.model or agent.model)
+    return missing_key(config.model(name), name)
+
+
 async def _new(args: argparse.Namespace) -> int:
     async with connected(args) as client:
         created = await client.execute({
@@ -115,6 +130,9 @@ async def _new(args: argparse.Namespace) -> int:
     else:
         for s in created:
             print(f"@{s['number']} {s['id']} {s['name']} on {s['branch']} at {s['worktree']}")
+    warning = _key_warning(args)  # after the sessions exist: a refusal stays the one line on stderr
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -348,6 +348,7 @@ class Engine:
             await host.backend.start()
         except CockpitError as exc:
             host.backend = None
+            self.emit(session.id, ev.ERROR, {"text": str(exc)})  # the pane shows why it is red
             self.set_state(session, State.ERROR, str(exc))
             return
         if task:

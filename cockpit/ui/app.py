@@ -90,9 +90,10 @@ class CockpitApp(App[None]):
 
     def __init__(
         self, client: Any, config: Config, *, frozen_clock: float | None = None, repo: str = ".", label: str = "",
-        experiment: str = "",
+        experiment: str = "", no_detach: str = "",
     ):
         super().__init__()
+        self.no_detach = no_detach  # what ctrl+d says where there is no server (the demo: run `cockpit`)
         self.label = label  # shown first in the status bar, e.g. that the agents are simulated
         self.experiment = experiment  # an experiment whose leaderboard opens at start
         self.client = client
@@ -135,6 +136,15 @@ class CockpitApp(App[None]):
         self._focus_first()
         if self.experiment:
             self.action_experiments()
+
+    def notify(
+        self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast is plain text, whatever the caller passed: toasts carry session names, paths,
+        errors and agent text, in which `[review]` is text (Textual's markup ate it) and a stray
+        `[/]` would raise. No cockpit toast uses markup on purpose."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # the start-up heap, this app's widgets among it, may be collected again
@@ -250,10 +260,10 @@ class CockpitApp(App[None]):
             layout=self.grid.layout_name, marked=len(self.marked),
         )
         if text != self._status_text:
-            # The bar's size never changes: `layout=False`, or every update (15 Hz while agents
+            # The bar's size never changes: no relayout, or every update (15 Hz while agents
             # stream) relayouts the screen and repaints every pane (~20 ms at 48 panes).
             self._status_text = text
-            self.status.update(text, layout=False)
+            self.status.show(text)
 
     # -- attention -------------------------------------------------------------------------------
 
@@ -507,6 +517,14 @@ class CockpitApp(App[None]):
     def action_focus_bar(self) -> None:
         _focus_now(self.bar.input)
 
+    def leave_bar(self) -> None:
+        """Give the keys back to the panes (after a line is sent, or escape): the next `q`, `i`
+        or `ctrl+d` is a command again, not text that goes to the agents with the next line."""
+        if self.grid.order:
+            self.action_cycle(0)
+        else:
+            self.screen.set_focus(None)
+
     def action_experiments(self) -> None:
         from cockpit.ui.leaderboard import LeaderboardScreen
 
@@ -515,8 +533,8 @@ class CockpitApp(App[None]):
     def action_detach(self) -> None:
         """Leave the screen; the agents go on in the server (`cockpit attach` comes back)."""
         if not getattr(self.client, "detachable", False):
-            self.notify("the agents run inside this screen (--local): there is no server to leave them to",
-                        severity="warning", timeout=5)
+            self.notify(self.no_detach or "the agents run inside this screen (--local): there is no server to leave "
+                        "them to", severity="warning", timeout=8)
             return
         self.exit()
 
@@ -538,6 +556,8 @@ class CockpitApp(App[None]):
         if sent is not None:
             self.bar.remember(line)
             message.input.value = ""
+            if not self.config.ui.keep_bar_open:
+                self.leave_bar()
             names = ", ".join(f"@{self.sessions[s]['number']}" for s in sent if s in self.sessions)
             self.notify(f"sent to {names}", timeout=2)
 
