@@ -7,8 +7,8 @@ real HTTP client; `tests/test_ui_serve_browser.py` replays the same with Chromiu
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,17 +23,31 @@ from serve_helpers import free_port
 
 @pytest.fixture
 async def gate(tmp_path: Path) -> AsyncIterator[tuple[TokenServer, str, Path]]:
-    """A token server whose tab command appends a line to `tabs` (one line per tab started)."""
+    """A token server whose tab command appends its pid to `tabs` (one line per tab started)."""
     tabs = tmp_path / "tabs"
-    command = shlex.join([sys.executable, "-c", f"open({str(tabs)!r}, 'a').write('tab\\n')"])
     port = free_port()
-    token_server = TokenServer(command, host="127.0.0.1", port=port, title="cockpit")
+    token_server = TokenServer(f"echo $$ >> {shlex.quote(str(tabs))}", host="127.0.0.1", port=port, title="cockpit")
     server = TestServer(await token_server._make_app(), host="127.0.0.1", port=port)
     await server.start_server()
     try:
         yield token_server, f"127.0.0.1:{port}", tabs
     finally:
         await server.close()
+        # textual-serve never waits for a tab process: let the loop reap them before it closes.
+        for pid in tabs.read_text().split() if tabs.exists() else ():
+            await _until_reaped(int(pid))
+
+
+async def _until_reaped(pid: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, f"tab process {pid} never ended"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # the child watcher hands the exit to the loop
 
 
 async def _tabs_started(tabs: Path, at_least: int) -> int:
