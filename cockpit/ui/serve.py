@@ -49,8 +49,8 @@ def serve(repo: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int
         raise CockpitError(f"--port must be between 1 and 65535, got {port}")
     if not is_loopback(host):
         print(
-            f"cockpit: warning: serving on {host}, not loopback: anyone who can reach "
-            f"port {port} and learns the printed token can drive your agents (plain HTTP: it travels in clear)",
+            f"cockpit: warning: serving on {host}, not loopback: the token travels in clear (plain "
+            f"HTTP); anyone who sees the traffic to port {port} can drive your agents",
             file=sys.stderr,
         )
     from cockpit.ui.serve_token import TokenServer
