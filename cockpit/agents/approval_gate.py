@@ -10,6 +10,7 @@ agent's `terminal/create` for exactly that command does not ask a second time.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,8 @@ from cockpit.config import ApprovalConfig
 from cockpit.core.agent_api import AgentHost
 
 _DETAIL_CHARS = 4_000
+#: Approvals granted ahead that are still unused; an agent that never runs them cannot pile them up.
+_GRANTS_KEPT = 16
 
 
 class ApprovalGate:
@@ -27,7 +30,7 @@ class ApprovalGate:
         self.host = host
         self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny)
         self._always: set[tuple[str, str]] = set()
-        self._granted_once: list[tuple[str, str]] = []
+        self._granted_once: deque[tuple[str, str]] = deque(maxlen=_GRANTS_KEPT)
 
     def grant_once(self, tool: str, command: str) -> None:
         """The person approved `command` already (asked in another form): let it run once unasked."""

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
+import socket
+import stat
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the helpers of tests/test_acp_agent.py
 
 from test_acp_agent import TIMEOUT, fake, record, said, turn, until  # noqa: E402, F401 - fixtures too
 
+from conftest import make_repo  # noqa: E402
+
+from cockpit.agents.acp_client import ConfinedFiles  # noqa: E402
 from cockpit.agents.factory import make_agent  # noqa: E402
+from cockpit.agents.file_io import read_regular  # noqa: E402
 from cockpit.agents.log_pump import LOG_MAX_BYTES  # noqa: E402
+from cockpit.agents.workspace import PathRefused  # noqa: E402
 from cockpit.config import Config, ModelConfig  # noqa: E402
 from cockpit.core import events as ev  # noqa: E402
 from cockpit.core.states import State  # noqa: E402
@@ -82,6 +92,36 @@ async def test_twelve_reads_of_a_fifo_fail_cleanly_and_the_engine_keeps_answerin
     assert created.id in str(listed)
     assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), TIMEOUT) == "free"
     assert said(await turn(engine, session, "read README.md")) == "read: hello\n"  # reads still work
+
+
+def test_devices_sockets_and_fifos_are_refused_without_being_opened(tmp_path: Path) -> None:
+    """Attack row "FIFO + concurrent reads", the other kinds: a FIFO with a writer attached,
+    a socket and (as root) a character device in the worktree are refused by name for reading
+    and writing, and a file over the read cap is refused; a regular file still reads."""
+    worktree = make_repo(tmp_path / "wt")
+    files = ConfinedFiles(worktree)
+    os.mkfifo(worktree / "pipe")
+    holder = os.open(worktree / "pipe", os.O_RDWR | os.O_NONBLOCK)  # a FIFO with both ends open
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(worktree / "sock"))
+    kinds = {"pipe": "a FIFO (named pipe)", "sock": "a socket"}
+    if os.geteuid() == 0:
+        os.mknod(worktree / "tty", 0o600 | stat.S_IFCHR, os.makedev(5, 0))  # /dev/tty
+        kinds["tty"] = "a character device"
+    try:
+        for name, kind in kinds.items():
+            said_so = re.escape(f"{name} is {kind}, not a regular file")
+            with pytest.raises(PathRefused, match=said_so):
+                files.read(str(worktree / name), None, None)
+            with pytest.raises(PathRefused, match=said_so):
+                files.write(name, "x")
+    finally:
+        os.close(holder)
+        server.close()
+    assert files.read(str(worktree / "README.md"), None, None) == "hello\n"
+    (worktree / "big.bin").write_bytes(b"x" * 11)
+    with pytest.raises(PathRefused, match="larger than 10 bytes"):
+        read_regular(worktree / "big.bin", "big.bin", 10)
 
 
 # -- row: terminal/create ran any command with no approval and no transcript entry -----------------
