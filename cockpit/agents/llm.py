@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.agents import conversation
+from cockpit.agents.approval_gate import ApprovalGate
 from cockpit.agents.llm_client import (
     Completion, FatalLLMError, ToolCallDraft, TransientLLMError, context_window, stream_completion,
 )
 from cockpit.agents.model_keys import missing_key
-from cockpit.agents.policy import ApprovalPolicy
 from cockpit.agents.shell import ShellRunner
 from cockpit.agents.tools import run_tool, tool_specs
 from cockpit.agents.workspace import Workspace
@@ -44,13 +44,11 @@ class LLMAgent:
         self.model = model
         self.model_name = model_name  # its key under [models], named when its API key is missing
         self.workspace = Workspace(host.worktree)
-        approval = host.config.approval
-        self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny)
+        self.gate = ApprovalGate(host, host.config.approval)
         self.shell = ShellRunner()
         self._messages: list[dict[str, Any]] | None = None
         self._queued: list[str] = []
         self._turn: asyncio.Task[None] | None = None
-        self._always: set[tuple[str, str]] = set()
 
     # -- AgentBackend --------------------------------------------------------------------------
 
@@ -195,7 +193,7 @@ class LLMAgent:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": output})
             return output
         host.emit(ev.TOOL_CALL, {"id": call.id, "name": call.name, "arguments": args})
-        refusal = await self._approval(call.name, args)
+        refusal = await self.gate.refusal(call.name, args)
         if refusal:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": refusal,
                                        "denied": True})
@@ -207,20 +205,3 @@ class LLMAgent:
     async def _shell_in_worktree(self, command: str, timeout: float):  # noqa: ANN202 - ShellResult
         return await self.shell.run(command, Path(self.host.worktree), self.host.env, timeout)
 
-    async def _approval(self, tool: str, args: dict[str, Any]) -> str:
-        """"" when the call may run, else the refusal the model reads."""
-        verdict = self.policy.decide(tool, args)
-        if verdict.decision == "auto":
-            return ""
-        if verdict.decision == "deny":
-            return f"denied by policy: {verdict.reason}"
-        key = (tool, str(args.get("command", "")))
-        if key in self._always:
-            return ""
-        title = str(args.get("command") or args.get("path") or tool)
-        decision = await self.host.request_approval(tool, title, json.dumps(args, indent=1)[:4000])
-        if decision.approved:
-            if decision.always:
-                self._always.add(key)
-            return ""
-        return "denied by the person" + (f": {decision.reason}" if decision.reason else "")

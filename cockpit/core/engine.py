@@ -23,6 +23,7 @@ from cockpit.core import registry
 from cockpit.core.agent_api import AgentFactory, ApprovalDecision, TerminalBackend
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
+from cockpit.core.containment import end_session_processes
 from cockpit.core.events import Event
 from cockpit.core.git import git_out
 from cockpit.core.host import SessionHost
@@ -356,12 +357,17 @@ class Engine:
         elif session.state == State.STARTING:
             self.set_state(session, State.IDLE)
 
-    async def _stop_agent(self, host: SessionHost) -> None:
+    async def _stop_agent(self, host: SessionHost, *, sweep: bool = False) -> None:
+        """Close the backend, then kill whatever the session's processes left running (`setsid`
+        and double-forked ones included); `sweep` does that even when no backend ran here."""
         host.cancel_approvals()
+        ran = host.backend is not None
         if host.backend is not None:
             backend, host.backend = host.backend, None
             with contextlib.suppress(Exception):
                 await backend.close()
+        if ran or sweep:
+            await end_session_processes(host.env)
 
     # -- sessions: state, usage, budget ----------------------------------------------------------
 
@@ -535,13 +541,14 @@ class Engine:
         """Stop the agent, run the tear-down script and remove the worktree (and the branch when
         asked); the session record stays, e.g. to show a merged session."""
         host = self.hosts[session.id]
-        await self._stop_agent(host)
+        await self._stop_agent(host, sweep=True)
         info = await self.repo_info(session.repo_id)
         cfg = self.config.worktrees
         if cfg.teardown and session.path.is_dir():
             result = await run_script(cfg.teardown, session.path, host.env, cfg.setup_timeout)
             if not result.ok:
                 self.emit(session.id, ev.NOTICE, {"text": "tear-down script failed", "output": result.output})
+            await end_session_processes(host.env)
         await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
 
     # -- JSON commands ---------------------------------------------------------------------------
