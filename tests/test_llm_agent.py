@@ -191,19 +191,19 @@ async def test_malformed_tool_arguments_go_back_to_the_model(open_engine, repo, 
     assert "not valid JSON" in server.requests[-1]["messages"][-1]["content"]
 
 
-async def test_interrupt_kills_a_running_command_within_a_second(open_engine, repo, server, tmp_path):
+async def test_interrupt_kills_a_running_command_within_a_second(open_engine, repo, server):
     config = agent_config(server.url)
     config.approval.preset = "auto"
     engine = await open_engine(config, make_agent)
-    pid_file = tmp_path / "sleep.pid"
+    duration = f"60.{os.getpid()}{time.monotonic_ns() % 100000}"  # names our sleep among all processes
     session = await new_session(engine, repo, server, {"steps": [
-        {"tool_calls": [{"name": "run_shell", "arguments": {"command": f"sleep 60 & echo $! > {pid_file}; wait"}}]},
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": f"sleep {duration} & touch started; wait"}}]},
     ]})
     deadline = time.monotonic() + 10
-    while not (pid_file.exists() and pid_file.read_text().strip()):
+    while not (session.path / "started").exists():  # the sandbox lets it write the worktree only
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
-    pid = int(pid_file.read_text())
+    (pid,) = _pids_of(["sleep", duration])  # its pid outside the sandbox's pid namespace
     started = time.monotonic()
     await engine.interrupt(session.id)
     assert engine.sessions[session.id].state == State.IDLE
@@ -212,6 +212,18 @@ async def test_interrupt_kills_a_running_command_within_a_second(open_engine, re
         await asyncio.sleep(0.02)
     events = await kinds(engine, session.id)
     assert of(events, ev.TURN_END)[-1].get("interrupted") is True
+
+
+def _pids_of(argv: list[str]) -> list[int]:
+    wanted = "\0".join(argv) + "\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_text() == wanted:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, default_environment, schema, text_block
+from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, schema, text_block
 from acp.client.connection import ClientSideConnection
 from acp.core import DEFAULT_STDIO_BUFFER_LIMIT_BYTES
 
@@ -33,6 +33,7 @@ from cockpit import __version__
 from cockpit.agents.acp_client import CockpitClient
 from cockpit.agents.acp_terminals import Terminals
 from cockpit.agents.acp_updates import UpdateMapper
+from cockpit.agents.environment import agent_environment
 from cockpit.agents.terminal import exit_text
 from cockpit.config import AgentConfig
 from cockpit.core import events as ev
@@ -41,10 +42,6 @@ from cockpit.core.process import terminate_group
 from cockpit.core.states import State
 from cockpit.errors import CockpitError, ConfigError
 
-#: Besides ACP's defaults (HOME, LOGNAME, PATH, SHELL, TERM, USER): a locale, a temp folder and
-#: where tools keep their config, so an agent finds its own login and settings.
-EXTRA_BASE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
-                  "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
 #: First start of an `npx` agent downloads it; longer than this is a hung agent.
 HANDSHAKE_TIMEOUT_S = 120.0
 #: How long an interrupted agent gets to end its turn before it is stopped the hard way.
@@ -67,15 +64,6 @@ _STOP_NOTES = {
 
 class AgentFailed(CockpitError):
     """The agent could not be started, or its process or connection was lost."""
-
-
-def agent_environment(agent: AgentConfig, session_env: dict[str, str]) -> dict[str, str]:
-    """The whole environment of the agent's process (and of the commands it runs)."""
-    env = default_environment()
-    env.update({name: os.environ[name] for name in (*EXTRA_BASE_ENV, *agent.pass_env) if name in os.environ})
-    env.update(agent.env)
-    env.update(session_env)
-    return env
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.agents import conversation
+from cockpit.agents.environment import agent_environment
 from cockpit.agents.llm_client import (
     Completion, FatalLLMError, ToolCallDraft, TransientLLMError, context_window, stream_completion,
 )
@@ -25,6 +26,7 @@ from cockpit.agents.workspace import Workspace
 from cockpit.config import ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
+from cockpit.core.sandbox import sandbox_for, unavailable_reason
 from cockpit.core.states import State
 
 MEMORY_FILES = ("AGENTS.md", "CLAUDE.md")
@@ -43,8 +45,12 @@ class LLMAgent:
         self.model = model
         self.workspace = Workspace(host.worktree)
         approval = host.config.approval
-        self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny)
-        self.shell = ShellRunner()
+        sandbox = sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id)
+        self.unconfined = "" if sandbox is not None else unavailable_reason(host.config.sandbox)
+        self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny,
+                                     sandboxed=sandbox is not None)
+        self.shell = ShellRunner(sandbox=sandbox)
+        self.env = agent_environment(host.config.agent(host.session.agent), host.env)
         self._messages: list[dict[str, Any]] | None = None
         self._queued: list[str] = []
         self._turn: asyncio.Task[None] | None = None
@@ -54,6 +60,9 @@ class LLMAgent:
 
     async def start(self) -> None:
         self._messages = conversation.rebuild(await self.host.history())
+        if self.unconfined and self.policy.decide("run_shell", {}).decision != "deny":
+            self.host.emit(ev.NOTICE, {"text": f"{self.unconfined}; shell commands ask before they run",
+                                       "sandbox": False})
 
     async def send(self, text: str) -> None:
         """Queue the text for the model; start a turn unless one is running (it picks it up).
@@ -200,7 +209,7 @@ class LLMAgent:
         return outcome.output
 
     async def _shell_in_worktree(self, command: str, timeout: float):  # noqa: ANN202 - ShellResult
-        return await self.shell.run(command, Path(self.host.worktree), self.host.env, timeout)
+        return await self.shell.run(command, Path(self.host.worktree), self.env, timeout)
 
     async def _approval(self, tool: str, args: dict[str, Any]) -> str:
         """"" when the call may run, else the refusal the model reads."""

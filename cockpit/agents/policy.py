@@ -60,6 +60,8 @@ class ApprovalPolicy:
         tools: Mapping[str, str] | None = None,
         shell_allow: Iterable[str] = (),
         shell_deny: Iterable[str] = (),
+        *,
+        sandboxed: bool = True,
     ):
         if preset not in PRESETS:
             raise ValueError(f"unknown approval preset {preset!r}; choose one of: {', '.join(PRESETS)}")
@@ -72,6 +74,7 @@ class ApprovalPolicy:
         self.tools: dict[str, Decision] = dict(tools or {})  # type: ignore[arg-type]  # checked above
         self.shell_allow = [_normalized(p) for p in shell_allow if p.strip()]
         self.shell_deny = [_normalized(p) for p in shell_deny if p.strip()]
+        self.sandboxed = sandboxed  # False: commands run unconfined, so `auto` for the shell asks
 
     def decide(self, tool: str, args: Mapping[str, object]) -> PolicyVerdict:
         if tool not in KNOWN_TOOLS:
@@ -84,9 +87,13 @@ class ApprovalPolicy:
 
     def _tool_verdict(self, tool: str) -> PolicyVerdict:
         if tool in self.tools:
-            return PolicyVerdict(self.tools[tool], f"{tool} is {self.tools[tool]!r} in approval.tools")
-        decision = PRESETS[self.preset][tool]
-        return PolicyVerdict(decision, f"{tool} is {decision!r} under the {self.preset!r} preset")
+            verdict = PolicyVerdict(self.tools[tool], f"{tool} is {self.tools[tool]!r} in approval.tools")
+        else:
+            decision = PRESETS[self.preset][tool]
+            verdict = PolicyVerdict(decision, f"{tool} is {decision!r} under the {self.preset!r} preset")
+        if tool == SHELL_TOOL and verdict.decision == "auto" and not self.sandboxed:
+            return PolicyVerdict("ask", f"{verdict.reason}, but there is no sandbox: commands would run unconfined")
+        return verdict
 
     def _shell_verdict(self, command: str, tool_verdict: PolicyVerdict) -> PolicyVerdict:
         line = _normalized(command)

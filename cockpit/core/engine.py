@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import string
 from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from cockpit.core.landing import Landing
 from cockpit.core.model import Repo, Session, Usage
 from cockpit.core.review import Review
 from cockpit.core.router import Route, route
+from cockpit.core.sandbox import Sandbox, sandbox_for, session_tmp
 from cockpit.core.setup import bring_local_files, port_block, run_script, session_env
 from cockpit.core.states import LIVE, State, check_transition
 from cockpit.core.store import Store
@@ -320,7 +322,8 @@ class Engine:
         for line in brought.refused:
             self.emit(session.id, ev.NOTICE, {"text": line})
         if cfg.setup:
-            result = await run_script(cfg.setup, session.path, self.hosts[session.id].env, cfg.setup_timeout)
+            result = await run_script(cfg.setup, session.path, self.hosts[session.id].env, cfg.setup_timeout,
+                                      sandbox=self.sandbox(session, session.path))
             status = "ok" if result.ok else ("timed out" if result.timed_out else f"failed (exit {result.exit_code})")
             self.emit(session.id, ev.NOTICE, {
                 "text": f"set-up script {status}", "output": result.output, "ok": result.ok, "setup": True,
@@ -530,10 +533,16 @@ class Engine:
         info = await self.repo_info(session.repo_id)
         cfg = self.config.worktrees
         if cfg.teardown and session.path.is_dir():
-            result = await run_script(cfg.teardown, session.path, host.env, cfg.setup_timeout)
+            result = await run_script(cfg.teardown, session.path, host.env, cfg.setup_timeout,
+                                      sandbox=self.sandbox(session, session.path))
             if not result.ok:
                 self.emit(session.id, ev.NOTICE, {"text": "tear-down script failed", "output": result.output})
         await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
+        shutil.rmtree(session_tmp(self.home, session.id), ignore_errors=True)
+
+    def sandbox(self, session: Session, worktree: Path) -> Sandbox | None:
+        """Where set-up, tear-down and verify commands of `session` run in `worktree`."""
+        return sandbox_for(self.config.sandbox, worktree, self.home, session.id)
 
     # -- JSON commands ---------------------------------------------------------------------------
 
