@@ -33,11 +33,11 @@ from cockpit import __version__
 from cockpit.agents.acp_client import CockpitClient
 from cockpit.agents.acp_terminals import Terminals
 from cockpit.agents.acp_updates import UpdateMapper
-from cockpit.agents.environment import agent_environment
 from cockpit.agents.terminal import exit_text
 from cockpit.config import AgentConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
+from cockpit.core.environment import agent_environment
 from cockpit.core.process import terminate_group
 from cockpit.core.states import State
 from cockpit.errors import CockpitError, ConfigError

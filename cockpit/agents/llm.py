@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.agents import conversation
-from cockpit.agents.environment import agent_environment
 from cockpit.agents.llm_client import (
     Completion, FatalLLMError, ToolCallDraft, TransientLLMError, context_window, stream_completion,
 )
@@ -26,7 +25,8 @@ from cockpit.agents.workspace import Workspace
 from cockpit.config import ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
-from cockpit.core.sandbox import sandbox_for, unavailable_reason
+from cockpit.core.environment import agent_environment
+from cockpit.core.sandbox import sandbox_for
 from cockpit.core.states import State
 
 MEMORY_FILES = ("AGENTS.md", "CLAUDE.md")
@@ -46,7 +46,6 @@ class LLMAgent:
         self.workspace = Workspace(host.worktree)
         approval = host.config.approval
         sandbox = sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id)
-        self.unconfined = "" if sandbox is not None else unavailable_reason(host.config.sandbox)
         self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny,
                                      sandboxed=sandbox is not None)
         self.shell = ShellRunner(sandbox=sandbox)
@@ -60,9 +59,6 @@ class LLMAgent:
 
     async def start(self) -> None:
         self._messages = conversation.rebuild(await self.host.history())
-        if self.unconfined and self.policy.decide("run_shell", {}).decision != "deny":
-            self.host.emit(ev.NOTICE, {"text": f"{self.unconfined}; shell commands ask before they run",
-                                       "sandbox": False})
 
     async def send(self, text: str) -> None:
         """Queue the text for the model; start a turn unless one is running (it picks it up).

@@ -69,7 +69,7 @@ class Landing:
         async with self._verifying.setdefault(session.id, asyncio.Lock()):
             tree = await snapshot_tree(session.path)
             self._emit(session, ev.VERIFY, {"state": RUNNING, "tree": tree, "command": command})
-            result = await run_verify(command, session.path, self.engine.hosts[session.id].env,
+            result = await run_verify(command, session.path, self.engine.command_env(session),
                                       self.review.verify_timeout, tree,
                                       sandbox=self.engine.sandbox(session, session.path))
             session.verify = result.to_dict()
@@ -107,7 +107,7 @@ class Landing:
                 await git(info.root, "worktree", "add", "--detach", "--quiet", str(path), commit)
             cfg = self.engine.config.worktrees
             await asyncio.to_thread(bring_local_files, info.root, path, cfg)
-            env = {**self.engine.hosts[session.id].env, "COCKPIT_WORKTREE": str(path)}
+            env = self.engine.command_env(session, COCKPIT_WORKTREE=str(path))
             result = None
             sandbox = self.engine.sandbox(session, path)
             if cfg.setup:

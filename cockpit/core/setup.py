@@ -8,7 +8,6 @@ dev servers do not collide.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -108,11 +107,12 @@ def _ignored(checkout: Path, rel: Path) -> bool:
 async def run_script(
     command: str, cwd: Path, env: dict[str, str], timeout: float, *, sandbox: Sandbox | None
 ) -> ShellResult:
-    """Run a set-up, tear-down or verify command; never raises for the script's own failure.
+    """Run a set-up, tear-down or verify command with exactly the environment `env` (see
+    `cockpit.core.environment`); never raises for the script's own failure.
 
     It runs in `sandbox` (None: unconfined) and in its own process group, which ends with it:
     background jobs a script starts do not outlive it. A timed-out script still shows what it
     printed.
     """
-    return await run_confined(["bash", "-c", command], cwd, {**os.environ, **env}, timeout,
+    return await run_confined(["bash", "-c", command], cwd, env, timeout,
                               sandbox=sandbox, capture_chars=_OUTPUT_CAP)
