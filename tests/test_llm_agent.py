@@ -7,13 +7,13 @@ worktree, shell commands are real processes and events land in a real SQLite sto
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from proc_helpers import pids_of, unique_sleep
 
 from cockpit.agents.factory import make_agent
 from cockpit.config import BudgetConfig, Config, ModelConfig
@@ -195,7 +195,7 @@ async def test_interrupt_kills_a_running_command_within_a_second(open_engine, re
     config = agent_config(server.url)
     config.approval.preset = "auto"
     engine = await open_engine(config, make_agent)
-    duration = f"60.{os.getpid()}{time.monotonic_ns() % 100000}"  # names our sleep among all processes
+    duration = unique_sleep()
     session = await new_session(engine, repo, server, {"steps": [
         {"tool_calls": [{"name": "run_shell", "arguments": {"command": f"sleep {duration} & touch started; wait"}}]},
     ]})
@@ -203,7 +203,7 @@ async def test_interrupt_kills_a_running_command_within_a_second(open_engine, re
     while not (session.path / "started").exists():  # the sandbox lets it write the worktree only
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
-    (pid,) = _pids_of(["sleep", duration])  # its pid outside the sandbox's pid namespace
+    (pid,) = pids_of(["sleep", duration])  # its pid outside the sandbox's pid namespace
     started = time.monotonic()
     await engine.interrupt(session.id)
     assert engine.sessions[session.id].state == State.IDLE
@@ -212,18 +212,6 @@ async def test_interrupt_kills_a_running_command_within_a_second(open_engine, re
         await asyncio.sleep(0.02)
     events = await kinds(engine, session.id)
     assert of(events, ev.TURN_END)[-1].get("interrupted") is True
-
-
-def _pids_of(argv: list[str]) -> list[int]:
-    wanted = "\0".join(argv) + "\0"
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "cmdline").read_text() == wanted:
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def _alive(pid: int) -> bool:
