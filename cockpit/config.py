@@ -114,6 +114,18 @@ class ReviewConfig:
 
 
 @dataclass
+class SandboxConfig:
+    """Where commands (shell tool, terminals, set-up, verify) run: see `cockpit.core.sandbox`."""
+
+    enabled: bool = True  # false: commands run unconfined, and `auto` asks before shell commands
+    writable: list[str] = field(default_factory=list)  # more folders commands may write (caches); ~ expands
+    hidden: list[str] = field(default_factory=list)  # more paths commands must not see
+    #: Hosts commands may reach. There is no per-host filter yet: any entry turns the whole
+    #: network on for the commands; empty (the default) means no network at all.
+    allow_hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
 class NotifyConfig:
     bell: bool = True
     desktop: bool = True
@@ -169,6 +181,7 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def model(self, name: str) -> ModelConfig:
         return self.models.get(name) or self.models["default"]

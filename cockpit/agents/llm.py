@@ -26,6 +26,8 @@ from cockpit.agents.workspace import Workspace
 from cockpit.config import ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
+from cockpit.core.environment import agent_environment
+from cockpit.core.sandbox import sandbox_for
 from cockpit.core.states import State
 
 MEMORY_FILES = ("AGENTS.md", "CLAUDE.md")
@@ -44,8 +46,10 @@ class LLMAgent:
         self.model = model
         self.model_name = model_name  # its key under [models], named when its API key is missing
         self.workspace = Workspace(host.worktree)
-        self.gate = ApprovalGate(host, host.config.approval)
-        self.shell = ShellRunner()
+        sandbox = sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id)
+        self.gate = ApprovalGate(host, host.config.approval, sandboxed=sandbox is not None)
+        self.shell = ShellRunner(sandbox=sandbox)
+        self.env = agent_environment(host.config.agent(host.session.agent), host.env)
         self._messages: list[dict[str, Any]] | None = None
         self._queued: list[str] = []
         self._turn: asyncio.Task[None] | None = None
@@ -203,5 +207,5 @@ class LLMAgent:
         return outcome.output
 
     async def _shell_in_worktree(self, command: str, timeout: float):  # noqa: ANN202 - ShellResult
-        return await self.shell.run(command, Path(self.host.worktree), self.host.env, timeout)
+        return await self.shell.run(command, Path(self.host.worktree), self.env, timeout)
 

@@ -12,18 +12,20 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import string
 from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import Config, cockpit_home, load_config
+from cockpit.config import AgentConfig, Config, cockpit_home, load_config
 from cockpit.core import events as ev
 from cockpit.core import registry
 from cockpit.core.agent_api import AgentFactory, ApprovalDecision, TerminalBackend
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
 from cockpit.core.containment import end_session_processes
+from cockpit.core.environment import agent_environment
 from cockpit.core.events import Event
 from cockpit.core.git import git_out
 from cockpit.core.host import SessionHost
@@ -31,6 +33,7 @@ from cockpit.core.landing import Landing
 from cockpit.core.model import Repo, Session, Usage
 from cockpit.core.review import Review
 from cockpit.core.router import Route, route
+from cockpit.core.sandbox import Sandbox, sandbox_for, session_tmp, unavailable_reason
 from cockpit.core.setup import bring_local_files, port_block, run_script, session_env
 from cockpit.core.states import LIVE, State, check_transition
 from cockpit.core.store import Store
@@ -319,6 +322,10 @@ class Engine:
         self.emit(session.id, ev.SESSION_CREATED, {"session": session.to_dict()})
         if notice:
             self.emit(session.id, ev.NOTICE, {"text": notice})
+        unconfined = unavailable_reason(self.config.sandbox)
+        if unconfined:
+            self.emit(session.id, ev.NOTICE, {"sandbox": False, "text": f"{unconfined}: this session's commands run "
+                                              "unconfined, and the built-in agent asks before each shell command"})
 
     async def _prepare(self, session: Session, info: RepoInfo) -> None:
         """Bring local files and run the set-up script; failures are shown, not fatal."""
@@ -329,7 +336,8 @@ class Engine:
         for line in brought.refused:
             self.emit(session.id, ev.NOTICE, {"text": line})
         if cfg.setup:
-            result = await run_script(cfg.setup, session.path, self.hosts[session.id].env, cfg.setup_timeout)
+            result = await run_script(cfg.setup, session.path, self.command_env(session), cfg.setup_timeout,
+                                      sandbox=self.sandbox(session, session.path))
             status = "ok" if result.ok else ("timed out" if result.timed_out else f"failed (exit {result.exit_code})")
             self.emit(session.id, ev.NOTICE, {
                 "text": f"set-up script {status}", "output": result.output, "ok": result.ok, "setup": True,
@@ -545,11 +553,22 @@ class Engine:
         info = await self.repo_info(session.repo_id)
         cfg = self.config.worktrees
         if cfg.teardown and session.path.is_dir():
-            result = await run_script(cfg.teardown, session.path, host.env, cfg.setup_timeout)
+            result = await run_script(cfg.teardown, session.path, self.command_env(session), cfg.setup_timeout,
+                                      sandbox=self.sandbox(session, session.path))
             if not result.ok:
                 self.emit(session.id, ev.NOTICE, {"text": "tear-down script failed", "output": result.output})
             await end_session_processes(host.env)
         await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
+        shutil.rmtree(session_tmp(self.home, session.id), ignore_errors=True)
+
+    def command_env(self, session: Session, **overrides: str) -> dict[str, str]:
+        """The environment of set-up, tear-down and verify: the session's agent's (its `pass_env`)."""
+        agent = self.config.agents.get(session.agent) or AgentConfig()
+        return agent_environment(agent, {**self.hosts[session.id].env, **overrides})
+
+    def sandbox(self, session: Session, worktree: Path) -> Sandbox | None:
+        """Where set-up, tear-down and verify commands of `session` run in `worktree`."""
+        return sandbox_for(self.config.sandbox, worktree, self.home, session.id)
 
     # -- JSON commands ---------------------------------------------------------------------------
 

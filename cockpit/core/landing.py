@@ -56,8 +56,9 @@ class Landing:
         async with self._verifying.setdefault(session.id, asyncio.Lock()):
             tree = await snapshot_tree(session.path)
             self._emit(session, ev.VERIFY, {"state": RUNNING, "tree": tree, "command": command})
-            result = await run_verify(command, session.path, self.engine.hosts[session.id].env,
-                                      self.review.verify_timeout, tree)
+            result = await run_verify(command, session.path, self.engine.command_env(session),
+                                      self.review.verify_timeout, tree,
+                                      sandbox=self.engine.sandbox(session, session.path))
             session.verify = result.to_dict()
             self._emit(session, ev.VERIFY, result.to_dict())
             if session.id in self.engine.sessions:
@@ -93,12 +94,13 @@ class Landing:
                 await git(info.root, "worktree", "add", "--detach", "--quiet", str(path), commit)
             cfg = self.engine.config.worktrees
             await asyncio.to_thread(bring_local_files, info.root, path, cfg)
-            env = {**self.engine.hosts[session.id].env, "COCKPIT_WORKTREE": str(path)}
+            env = self.engine.command_env(session, COCKPIT_WORKTREE=str(path))
             result = None
+            sandbox = self.engine.sandbox(session, path)
             if cfg.setup:
-                result = await run_verify(cfg.setup, path, env, cfg.setup_timeout, tree)
+                result = await run_verify(cfg.setup, path, env, cfg.setup_timeout, tree, sandbox=sandbox)
             if result is None or result.passed:
-                result = await run_verify(command, path, env, self.review.verify_timeout, tree)
+                result = await run_verify(command, path, env, self.review.verify_timeout, tree, sandbox=sandbox)
         finally:
             await self.engine.worktrees.remove(info, path, "")
             shutil.rmtree(path, ignore_errors=True)
