@@ -19,7 +19,7 @@ from cockpit.server.paths import ServerPaths
 
 
 @contextlib.asynccontextmanager
-async def local_engine(config: Config, *, home: Path | None = None,
+async def local_engine(config: Config | None, *, home: Path | None = None,
                        agent_factory: AgentFactory | None = None) -> AsyncIterator[Engine]:
     paths = ServerPaths.for_home(home)
     lock = EngineLock(paths)
@@ -31,6 +31,8 @@ async def local_engine(config: Config, *, home: Path | None = None,
         raise HomeInUse(f"{exc}: {hint}", exc.holder) from None
     try:
         engine = await Engine.open(paths.home, config, agent_factory)
+        if config is None:
+            engine.watch_config()
         try:
             yield engine
         finally:
