@@ -16,7 +16,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from cockpit.errors import ConfigError
@@ -94,8 +94,8 @@ class LayoutConfig:
 class WorktreeConfig:
     """How a fresh worktree is made ready to run."""
 
-    copy: list[str] = field(default_factory=list)  # copied from the main checkout
-    symlink: list[str] = field(default_factory=list)  # symlinked from the main checkout
+    copy: list[str] = field(default_factory=list, metadata={"inside": True})  # copied from the main checkout
+    symlink: list[str] = field(default_factory=list, metadata={"inside": True})  # symlinked from the main checkout
     setup: str = ""  # shell command run in the new worktree
     teardown: str = ""  # shell command run before the worktree is removed
     setup_timeout: float = _ranged(600.0, 0.001, 86400.0)
@@ -329,6 +329,11 @@ def _build(cls: type, raw: Any, source: Path | str, prefix: str) -> Any:
 
 
 def _check_range(spec: dataclasses.Field[Any], value: Any, source: Path | str, key: str) -> None:
+    if spec.metadata.get("inside"):
+        for i, item in enumerate(value):
+            if outside_reason(item):
+                raise ConfigError(f"{source}: key '{key}[{i}]' must be a path inside the repository "
+                                  f"(relative, no '..'), got {item!r}")
     bounds = spec.metadata.get("range")
     if bounds is None:
         return
@@ -377,6 +382,16 @@ def _scalar(hint: type, value: Any, source: Path | str, key: str) -> Any:
             f"{source}: key '{key}' must be {_SCALAR_NAMES[hint]}, got {_describe(value)}"
         )
     return value
+
+
+def outside_reason(pattern: str) -> str:
+    """Why a copy/symlink pattern could reach outside the repository ("" when it cannot)."""
+    path = PurePosixPath(pattern.replace("\\", "/"))
+    if path.is_absolute() or pattern.startswith("~"):
+        return "is not relative to the repository"
+    if ".." in path.parts:
+        return "climbs out with '..'"
+    return ""
 
 
 def _describe(value: Any) -> str:
