@@ -124,7 +124,7 @@ class RepoConfigs:
             resolved = self._resolve(key)
             if resolved.error and resolved.config is before:
                 said.append(("error", f"{resolved.error} (the last good config stays in force)"))
-            elif status != "reloaded":
+            elif status != "reloaded" and resolved.config != before:
                 said.append(("reloaded", f"config reloaded: {Path(key) / REPO_FILE}"))
         return said
 
