@@ -243,7 +243,7 @@ def load_config_report(repo: Path | None = None, *, user_file: Path | None = Non
         source: Path | str = user_file or user_config_path()
         if Path(source).is_file():
             raw = _read_toml(Path(source))
-            _build(Config, raw, source, "")  # each file on its own: errors name the file with the mistake
+            _check_file(raw, Path(source))  # each file on its own: errors name the file with the mistake
             _deep_merge(merged, raw)
         base = _build(Config, merged, source, "")
     if repo is None:
@@ -255,7 +255,7 @@ def load_config_report(repo: Path | None = None, *, user_file: Path | None = Non
     if not digest:
         return base, None
     raw = _read_toml(path)
-    _build(Config, raw, path, "")
+    _check_file(raw, path)
     trusted = (trust or TrustStore()).is_trusted(repo, digest)
     ignored: list[str] = []
     if not trusted:
@@ -281,6 +281,44 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
     _build(Config, raw, source, "")
     _deep_merge(merged, raw)
     return _build(Config, merged, source, "")
+
+
+def _check_file(raw: dict[str, Any], path: Path) -> None:
+    """Validate one file's TOML on its own; a mistake names the file, the line and the key."""
+    try:
+        _build(Config, raw, path, "")
+    except ConfigError as exc:
+        message = str(exc)
+        found = re.match(rf"{re.escape(str(path))}: (?:unknown )?key '([^']+)'", message)
+        line = _line_of(path, found.group(1)) if found else None
+        if line is None:
+            raise
+        raise ConfigError(message.replace(f"{path}: ", f"{path}: line {line}: ", 1)) from None
+
+
+def _line_of(path: Path, dotted: str) -> int | None:
+    """The line of `path` that sets key `dotted` (`a.b.c`, `a.b[2]`), as far as a plain reading of
+    table headers and `key = value` lines can tell; None when it cannot."""
+    wanted = [part.strip('"') for part in re.sub(r"\[\d+\]$", "", dotted).split(".")]
+    table: list[str] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for number, text in enumerate(lines, 1):
+        text = text.strip()
+        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]?\]", text)
+        if header:
+            table = [p.strip().strip('"') for p in header.group(1).split(".")]
+            if table == wanted:
+                return number
+            continue
+        assigned = re.match(r"([A-Za-z0-9_.\"' -]+?)\s*=", text)
+        if assigned:
+            key = table + [p.strip().strip('"').strip("'") for p in assigned.group(1).split(".")]
+            if key == wanted[:len(key)]:
+                return number
+    return None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

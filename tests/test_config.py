@@ -159,7 +159,7 @@ def test_error_names_the_file_that_holds_the_mistake(cockpit_env, tmp_path):
     (repo / ".cockpit.toml").write_text("[budgets]\ntotal_usd = [1]\n")
     with pytest.raises(ConfigError) as caught:
         load_config(repo)
-    assert str(caught.value) == f"{repo / '.cockpit.toml'}: key 'budgets.total_usd' must be a number, got a list ([1])"
+    assert str(caught.value) == f"{repo / '.cockpit.toml'}: line 2: key 'budgets.total_usd' must be a number, got a list ([1])"
 
     cockpit_env.write_user_config("[approval\n")
     with pytest.raises(ConfigError) as caught:
@@ -183,7 +183,7 @@ def test_unreadable_config_file(cockpit_env):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[budgets]\nsession_usd = 'lots'\n", "key 'budgets.session_usd' must be a number, got a string ('lots')"),
+        ("[budgets]\nsession_usd = 'lots'\n", "line 2: key 'budgets.session_usd' must be a number, got a string ('lots')"),
         ("[approval\n", "line 1: invalid TOML: Expected ']' at the end of a table declaration"),
     ],
 )

@@ -69,7 +69,7 @@ async def test_repo_file_and_trust_changes_apply_to_that_repo_only(cockpit_env, 
 
     (repo / ".cockpit.toml").write_text("[review]\nverify = 3\n")
     event = await next_config_event(seen)
-    assert event.data["text"] == (f"{repo / '.cockpit.toml'}: key 'review.verify' must be a string, got an integer (3) "
+    assert event.data["text"] == (f"{repo / '.cockpit.toml'}: line 2: key 'review.verify' must be a string, got an integer (3) "
                                   "(the last good config stays in force)")
     assert live_engine.config_for(here).review.strategy == "merge"
 
