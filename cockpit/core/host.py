@@ -50,7 +50,8 @@ class SessionHost:
 
     @property
     def config(self) -> Config:
-        return self._engine.config
+        """The session's own repository's config (never another repository's)."""
+        return self._engine.config_for(self._session)
 
     @property
     def worktree(self) -> Path:

@@ -38,10 +38,14 @@ _POLL_S = 0.05
 
 
 async def run_server(
-    paths: ServerPaths, config: Config, agent_factory: AgentFactory | None,
+    paths: ServerPaths, config: Config | None, agent_factory: AgentFactory | None,
     *, on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Open the engine and serve it on the socket until SIGTERM or SIGINT."""
+    """Open the engine and serve it on the socket until SIGTERM or SIGINT.
+
+    `config` None: the user's file, re-read when it changes; never the config of the folder the
+    server happened to be started from (each repository's file applies to its sessions only).
+    """
     from cockpit.core.engine import Engine
     from cockpit.features import install
     from cockpit.server.listener import CockpitServer
@@ -55,6 +59,8 @@ async def run_server(
             server = CockpitServer(engine, paths)
             try:
                 await server.start()
+                if config is None:
+                    engine.watch_config()
                 if on_ready is not None:
                     on_ready(f"cockpit server: listening on {paths.socket} (pid {os.getpid()}); "
                              f"log: {paths.log}; stop it with `cockpit server stop`")
