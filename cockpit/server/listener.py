@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import itertools
 import json
@@ -244,12 +245,12 @@ class Connection:
     async def _call(self, method: str, params: dict[str, Any]) -> Any:
         handler = self._methods.get(method)
         if handler is None:  # every other method is an engine command
+            command = COMMANDS.get(method)
+            if command is not None:
+                typed.check(method, params, functools.partial(command, self.engine))
             if method == "create" and not os.path.isabs(str(params.get("repo", ""))):
                 raise CockpitError(f"create: 'repo' must be an absolute path on the server's machine, "
                                    f"got {params.get('repo', '')!r}")
-            command = COMMANDS.get(method)
-            if command is not None:
-                typed.check(method, params, command)
             return await self.engine.execute({**params, "cmd": method})
         typed.check(method, params, handler)
         try:

@@ -42,9 +42,10 @@ METHOD_TYPES: dict[tuple[str, str], str] = {("comment", "line"): WHOLE}
 
 
 def parameters(method: str, handler: Callable[..., Any]) -> dict[str, inspect.Parameter]:
-    """The parameters a client may pass to `method` (`create` passes its options on)."""
+    """The parameters a client may pass to `method` (`handler` with the engine already bound;
+    `create` passes its options on to `Engine.create_sessions`)."""
     found = {name: p for name, p in inspect.signature(handler).parameters.items()
-             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and name != "engine"}
+             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
     if method == "create":
         from cockpit.core.engine import Engine
 
