@@ -13,7 +13,6 @@ import itertools
 import json
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -109,14 +108,6 @@ async def _seed(home: Path, repo: Path, transcript_mb: int) -> None:
                                 for i in range(count))
     finally:
         await store.close()
-
-
-def git_repo(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for args in (["init", "-q", "-b", "main"],
-                 ["-c", "user.name=b", "-c", "user.email=b@x", "commit", "-q", "--allow-empty", "-m", "i"]):
-        subprocess.run(["git", *args], cwd=folder, check=True)
-    return folder
 
 
 # -- the attacks ------------------------------------------------------------------------------------

@@ -96,6 +96,12 @@ def event_row(event: Event) -> tuple[str, int, float, str, str]:
     return (event.session, event.seq, event.ts, event.kind, data)
 
 
+def _rows_that_fit(budget: int, average: float) -> int:
+    """How many rows to fetch next: about as many as the budget left holds at the average
+    size seen so far (a few at first), so a page never reads far past its budget."""
+    return max(1, min(256, int(budget / average) + 1)) if average else 4
+
+
 def oversized(size: int) -> dict[str, Any]:
     """What stands for event data too big to keep (or stored before events were capped)."""
     return {"text": f"[event data of {size:,} bytes not kept: an event keeps {EVENT_BYTES_MAX:,}]",
@@ -371,15 +377,18 @@ class Store:
         capped) comes as a stub."""
         order = "DESC" if newest else "ASC"
         events: list[Event] = []
+        too_big: list[tuple[str, str, int]] = []
         used = 0
         async with self._db.execute(
             "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END, length(data) "
             f"FROM events WHERE session = ? AND seq > ? AND seq < ? ORDER BY seq {order}, id {order} LIMIT ?",
             (EVENT_BYTES_MAX, session, after, before if before is not None else 1 << 62, max(limit, 0)),
         ) as cur:
-            while rows := await cur.fetchmany(32):
+            while rows := await cur.fetchmany(_rows_that_fit(max_bytes - used, used / max(len(events), 1))):
                 for seq, ts, kind, data, size in rows:
                     decoded = json.loads(data) if data is not None else oversized(size)
+                    if data is None:
+                        too_big.append((_encode(decoded), session, seq))
                     used += (size if data is not None else _EVENT_OVERHEAD) + _EVENT_OVERHEAD
                     if events and used > max_bytes:
                         break
@@ -387,6 +396,8 @@ class Store:
                 else:
                     continue
                 break
+        if too_big:  # stored before events were capped: keep the stub, so no read measures it again
+            self._enqueue("UPDATE events SET data = ? WHERE session = ? AND seq = ?", too_big, wait=False)
         if newest:
             events.reverse()
         return events

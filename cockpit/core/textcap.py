@@ -31,9 +31,10 @@ def text_size(data: Any) -> int:
 
 
 def cap_text(data: dict[str, Any]) -> dict[str, Any]:
-    """`data` itself when its text fits, else a copy whose strings are cut to fit together."""
+    """`data` itself when its text fits (or was cut already: markers take a little more), else
+    a copy whose strings are cut to fit together."""
     total = text_size(data)
-    if total <= EVENT_TEXT_MAX:
+    if total <= EVENT_TEXT_MAX or "cut_chars" in data:
         return data
     budget = [EVENT_TEXT_MAX]
     capped = _cut(data, budget, 0)
