@@ -182,7 +182,8 @@ class RemoteClient:
                 wanted, before = wanted - len(page), page[0]["seq"]
             return [event for page in reversed(pages) for event in page]
         events: list[dict[str, Any]] = []
-        while page := await self._call("transcript", {"session": session_id, "after": events[-1]["seq"] if events else 0}):
+        while page := await self._call("transcript", {"session": session_id,
+                                                      "after": events[-1]["seq"] if events else 0}):
             events.extend(page)
         return events
 
