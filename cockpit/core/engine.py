@@ -38,6 +38,7 @@ from cockpit.core.sandbox import Sandbox, sandbox_for, session_tmp, unavailable_
 from cockpit.core.setup import bring_local_files, port_block, run_script, session_env
 from cockpit.core.states import LIVE, State, check_transition
 from cockpit.core.store import Store
+from cockpit.core.textcap import cap_text
 from cockpit.core.worktrees import RepoInfo, Worktree, WorktreeManager
 from cockpit.core.verify import verify_command
 from cockpit.errors import CockpitError, ConfigError, NotFound
@@ -184,7 +185,7 @@ class Engine:
     def emit(self, session_id: str, kind: str, data: dict[str, Any] | None = None) -> Event:
         seq = self._seq.get(session_id, 0) + 1
         self._seq[session_id] = seq
-        event = Event(kind, session_id, data or {}, seq)
+        event = Event(kind, session_id, cap_text(data) if data else {}, seq)  # events carry text, not files
         self.bus.publish(event)
         self._coalescer.feed(event)
         if kind == ev.TURN_END:

@@ -92,9 +92,10 @@ async def _until_stopped() -> None:
 def is_listening(paths: ServerPaths) -> bool:
     """Whether a server answers on the socket (checking the folder and socket are private first)."""
     prepare_run_dir(paths)
-    if not paths.socket.exists():
+    try:
+        check_private(paths.socket, "socket")
+    except FileNotFoundError:  # none yet, or a stopping server just removed it
         return False
-    check_private(paths.socket, "socket")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(2.0)
     try:
