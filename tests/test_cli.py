@@ -54,7 +54,7 @@ def test_new_ls_rm(repo, cockpit_env):
     assert [(s["number"], s["name"]) for s in listed] == [
         (1, "first"), (2, "Make the flaky test determinis-1"), (3, "Make the flaky test determinis-2"),
     ]
-    assert listed[0] == {**made, "state": "idle"}
+    assert listed[0] == {**made, "state": "idle", "paused": ""}  # "" while the store can write
 
     text = cockpit("ls", cwd=repo).stdout.splitlines()
     assert len(text) == 3 and text[0].startswith("@1 ") and "#api" in text[0]

@@ -338,6 +338,7 @@ class AcpAgent:
         try:
             link = await self._connect()
             while self._queued and stop_reason != "cancelled":
+                await host.hold()
                 reason = host.budget_exceeded()
                 if reason:
                     self._queued.clear()

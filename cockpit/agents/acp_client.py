@@ -147,6 +147,7 @@ class CockpitClient:
         lines.append("options: " + " / ".join(option.name for option in options))
         detail = elide("\n".join(lines), _DETAIL_CHARS)  # a long input loses its middle, not the options
         try:
+            await self._host.hold()  # nothing starts while it could not be recorded (a full disk)
             decision = await self._host.request_approval(tool_call.kind or "tool", title, detail)
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -169,6 +170,7 @@ class CockpitClient:
 
     async def write_text_file(self, session_id: str, path: str, content: str,
                               **_: Any) -> schema.WriteTextFileResponse:
+        await self._host.hold()
         await self._file_call("write", path, self.files.write, path, content)
         return schema.WriteTextFileResponse()
 
@@ -191,6 +193,7 @@ class CockpitClient:
     async def create_terminal(self, session_id: str, command: str, args: list[str] | None = None,
                               env: list[schema.EnvVariable] | None = None, cwd: str | None = None,
                               output_byte_limit: int | None = None, **_: Any) -> schema.CreateTerminalResponse:
+        await self._host.hold()
         try:
             folder = self.files.resolve(cwd) if cwd else self.files.workspace.root
         except PathRefused as exc:

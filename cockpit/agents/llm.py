@@ -100,6 +100,7 @@ class LLMAgent:
         try:
             while True:
                 self._take_queued()
+                await host.hold()
                 reason = host.budget_exceeded()
                 if reason:
                     host.emit(ev.ERROR, {"text": f"stopped: {reason}", "budget": True})
@@ -202,6 +203,7 @@ class LLMAgent:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": refusal,
                                        "denied": True})
             return refusal
+        await host.hold()
         outcome = await run_tool(self.workspace, call.name, args, shell_runner=self._shell_in_worktree)
         host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": outcome.ok, "output": outcome.output})
         return outcome.output

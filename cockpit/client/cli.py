@@ -144,12 +144,21 @@ async def _ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    for line in ls_lines(rows):
+        print(line)
+    return 0
+
+
+def ls_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """`ls` for a person: a PAUSED line first while the engine holds its agents, then a row each."""
     if not rows:
-        print("no sessions (create one with `cockpit new --task ...`)")
+        return ["no sessions (create one with `cockpit new --task ...`)"]
+    paused = next((s["paused"] for s in rows if s.get("paused")), "")
+    lines = [f"PAUSED  {paused}"] if paused else []
     for s in rows:
         tags = " ".join("#" + t for t in s["tags"])
-        print(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {s['name']:<24} {s['branch']:<32} {tags}".rstrip())
-    return 0
+        lines.append(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {s['name']:<24} {s['branch']:<32} {tags}".rstrip())
+    return lines
 
 
 async def _rm(args: argparse.Namespace) -> int:

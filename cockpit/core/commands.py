@@ -31,7 +31,8 @@ async def _send_line(engine: CommandEngine, line: str, focused: str | None = Non
 
 
 async def _ls(engine: CommandEngine) -> list[dict[str, Any]]:
-    return engine.snapshot()
+    paused = engine.paused
+    return [{**row, "paused": paused} for row in engine.snapshot()]
 
 
 async def _transcript(engine: CommandEngine, session: str) -> list[dict[str, Any]]:

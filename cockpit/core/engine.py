@@ -63,6 +63,9 @@ class Engine:
         self._seq: dict[str, int] = {}
         self._last_number = 0
         self._coalescer = TextCoalescer(store.append_nowait)
+        self._writable = asyncio.Event()  # cleared while the store cannot write: agents hold
+        self._writable.set()
+        store.on_blocked = self._storage_changed
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # background work to finish before close
         self.review = Review(self)
@@ -225,6 +228,35 @@ class Engine:
         """Make everything emitted so far durable."""
         self._coalescer.flush()
         await self.store.flush()
+
+    # -- a store that cannot write -----------------------------------------------------------------
+
+    @property
+    def paused(self) -> str:
+        """Why agents are held (the store cannot write), naming the folder; "" when they are not."""
+        if not self.store.blocked:
+            return ""
+        return f"agents paused: {self.store.blocked} (free space in {self.home})"
+
+    def _storage_changed(self, reason: str) -> None:
+        """The store started or stopped failing to write: hold or release the agents and tell
+        every screen (a cockpit event, stored too once the store can write: a record of the pause)."""
+        if reason:
+            self._writable.clear()
+        else:
+            self._writable.set()
+        self.emit("", ev.STORAGE, {"paused": bool(reason), "reason": self.paused, "folder": str(self.home)})
+
+    async def hold(self, session: Session) -> None:
+        """Return at once while the store can write; else keep the session's agent here (its
+        state detail saying why) until it can, so nothing more happens that cannot be recorded."""
+        if self._writable.is_set():
+            return
+        state, detail = session.state, session.state_detail
+        self.set_state(session, state, self.paused)
+        await self._writable.wait()
+        if session.state == state:
+            self.set_state(session, state, detail)
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [s.to_dict() for s in sorted(self.sessions.values(), key=lambda s: s.number)]

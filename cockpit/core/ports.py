@@ -120,6 +120,8 @@ class CommandEngine(Protocol):
     """What the JSON commands with a body of their own call (the one-line ones reach the engine's
     public methods by name)."""
 
+    paused: str  # why every agent is held (the store cannot write), "" when they run
+
     @property
     def create_sessions(self) -> Callable[..., Awaitable[list[Session]]]: ...
 

@@ -110,6 +110,7 @@ class CockpitApp(App[None]):
         self._status_note = ""  # a passing word in the status bar ("config reloaded")
         self._status_note_timer: Any = None
         self.trust_asked: set[tuple[str, str]] = set()  # (repo, file digest) the trust prompt asked about
+        self.paused = ""  # why the engine holds every agent (its store cannot write), shown in red
         self.review_marks: dict[str, Any] = {}  # merge view review state per session (ReviewMarks)
         self.notifier = Notifier(self)
         self.themes = ThemeManager(self, config)  # registers themes, applies the start theme
@@ -134,6 +135,7 @@ class CockpitApp(App[None]):
         for error in self.themes.errors:
             self.notify(error, title="theme skipped", severity="error", timeout=10, markup=False)
         self._subscription = self.client.subscribe()
+        self.paused = getattr(self.client, "paused", "")  # an engine in this process says at once
         await self._load_all()
         self.set_interval(1 / FLUSH_HZ, self._pump)
         self.call_after_refresh(_freeze_heap)
@@ -203,6 +205,9 @@ class CockpitApp(App[None]):
             return
         if kind == ev.CONFIG:
             on_config_event(self, event.data)
+            return
+        if kind == ev.STORAGE:
+            self.paused = event.data.get("reason", "") if event.data.get("paused") else ""
             return
         if kind == ev.SESSION_CREATED:
             session = event.data["session"]
@@ -275,7 +280,7 @@ class CockpitApp(App[None]):
         text = status_text(
             list(self.sessions.values()), label=label, tokens_per_s=self.tokens_per_second(),
             budgets=self.config.budgets, page=self.grid.page, pages=len(self.grid.pages),
-            layout=self.grid.layout_name, marked=len(self.marked),
+            layout=self.grid.layout_name, marked=len(self.marked), paused=self.paused,
         )
         if text != self._status_text:
             # The bar's size never changes: no relayout, or every update (15 Hz while agents
