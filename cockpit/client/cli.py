@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import load_config
 from cockpit.core import events as ev
 from cockpit.core.events import Event
 from cockpit.errors import CockpitError, NotFound
@@ -44,11 +43,13 @@ class SessionFailed(CockpitError):
 async def connected(args: argparse.Namespace, *, attach: bool = False, sessions: list[str] | None = None,
                     tail: int = 0) -> AsyncIterator[Any]:
     """The client this command line asks for: local server (default), `--remote`, or `--local`."""
-    config = load_config(Path(args.repo))  # a bad config is one line, before anything starts
+    from cockpit.client.trust_cli import load_and_tell
+
+    load_and_tell(args.repo)  # a bad config is one line, before anything starts
     if args.local:
         from cockpit.client.local import local_engine
 
-        async with local_engine(config) as engine:
+        async with local_engine(None) as engine:  # each repository's sessions get its own config
             yield engine
         return
     from cockpit.client.remote import RemoteClient, socket_opener, ssh_opener
@@ -86,9 +87,10 @@ def find_session(rows: list[dict[str, Any]], ref: str) -> dict[str, Any]:
     for row in rows:
         if row["id"] == key:
             return row
-    for row in rows:
-        if (key.isdigit() and row["number"] == int(key)) or key in (row["name"], row["slug"]):
-            return row
+    found = ([row for row in rows if row["number"] == int(key)] if key.isdigit()  # numbers win, always
+             else [row for row in rows if key in (row["name"], row["slug"])])
+    if found:
+        return found[0]
     raise NotFound(f"no session {ref!r} (see `cockpit ls`)")
 
 
@@ -103,6 +105,21 @@ def label(session: dict[str, Any]) -> str:
 # -- the verbs --------------------------------------------------------------------------------------
 
 
+def _key_warning(args: argparse.Namespace) -> str:
+    """What `cockpit new` warns about: the built-in agent's model has no API key in this
+    environment (the server started from it has none either), so the first turn would fail."""
+    from cockpit.agents.model_keys import missing_key, model_name
+
+    if args.remote or args.fork:  # another machine's environment; a fork runs its source's agent
+        return ""
+    config = load_config(Path(args.repo))
+    agent = config.agents.get(args.agent or config.defaults.agent)
+    if agent is None or agent.kind != "llm":  # an unknown agent is refused by the server itself
+        return ""
+    name = model_name(config, args.model or agent.model)
+    return missing_key(config.model(name), name)
+
+
 async def _new(args: argparse.Namespace) -> int:
     async with connected(args) as client:
         created = await client.execute({
@@ -115,6 +132,9 @@ async def _new(args: argparse.Namespace) -> int:
     else:
         for s in created:
             print(f"@{s['number']} {s['id']} {s['name']} on {s['branch']} at {s['worktree']}")
+    warning = _key_warning(args)  # after the sessions exist: a refusal stays the one line on stderr
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

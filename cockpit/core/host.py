@@ -21,7 +21,7 @@ from cockpit.core.states import State
 from cockpit.errors import NotFound
 
 if TYPE_CHECKING:
-    from cockpit.core.engine import Engine
+    from cockpit.core.ports import HostEngine
 
 _approval_ids = itertools.count(1)
 
@@ -37,7 +37,7 @@ class PendingApproval:
 
 
 class SessionHost:
-    def __init__(self, engine: Engine, session: Session, env: dict[str, str]):
+    def __init__(self, engine: HostEngine, session: Session, env: dict[str, str]):
         self._engine = engine
         self._session = session
         self._env = env
@@ -50,7 +50,8 @@ class SessionHost:
 
     @property
     def config(self) -> Config:
-        return self._engine.config
+        """The session's own repository's config (never another repository's)."""
+        return self._engine.config_for(self._session)
 
     @property
     def worktree(self) -> Path:

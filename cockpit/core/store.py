@@ -34,6 +34,7 @@ import aiosqlite
 
 from cockpit.core.events import Event
 from cockpit.core.model import Repo, Session, Usage
+from cockpit.core.textcap import EVENT_TEXT_MAX, cap_text
 from cockpit.errors import CockpitError
 
 #: Schema versions, applied in order; `PRAGMA user_version` records how many ran.
@@ -83,6 +84,10 @@ _SAVE_SESSION = (
     "ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at"
 )
 _MAX_BATCH = 10_000
+#: Bytes of encoded data one stored event may hold: its capped text, \u-escaped at worst.
+EVENT_BYTES_MAX = 6 * EVENT_TEXT_MAX + 64 * 1024
+#: Bytes a page read counts per event on top of its data (kind, seq, ts, session, framing).
+_EVENT_OVERHEAD = 96
 _RESTORE_CHUNK = 16_384
 RETRY_FIRST_S = 0.05  # a blocked write is tried again after this, doubling up to RETRY_MAX_S
 RETRY_MAX_S = 2.0
@@ -104,7 +109,26 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(..., sepa
 
 
 def event_row(event: Event) -> tuple[str, int, float, str, str]:
-    return (event.session, event.seq, event.ts, event.kind, _encode(event.data))
+    """The row of an event: its text capped (`cap_text`), and data that is still bigger than
+    `EVENT_BYTES_MAX` (long runs of numbers, deep nesting) stored as a stub that says so."""
+    data = _encode(event.data)
+    if len(data) > EVENT_BYTES_MAX // 8:  # only events this big can be over the text cap
+        data = _encode(cap_text(event.data))
+        if len(data) > EVENT_BYTES_MAX:
+            data = _encode(oversized(len(data)))
+    return (event.session, event.seq, event.ts, event.kind, data)
+
+
+def _rows_that_fit(budget: int, average: float) -> int:
+    """How many rows to fetch next: about as many as the budget left holds at the average
+    size seen so far (a few at first), so a page never reads far past its budget."""
+    return max(1, min(256, int(budget / average) + 1)) if average else 4
+
+
+def oversized(size: int) -> dict[str, Any]:
+    """What stands for event data too big to keep (or stored before events were capped)."""
+    return {"text": f"[event data of {size:,} bytes not kept: an event keeps {EVENT_BYTES_MAX:,}]",
+            "cut_chars": size}
 
 
 def _group_rows(rows: list[tuple[str, int, float, str, str]], grouped: dict[str, list[Event]]) -> None:
@@ -463,6 +487,40 @@ class Store:
         """Taken before a read, so a row committed while the read runs is in both (see `_merged`)."""
         return [row for item in [*self._batch, *self._queue] if item.sql == INSERT_EVENT
                 for row in item.rows if row[0] == session]
+
+    async def page(self, session: str, *, after: int = 0, before: int | None = None, limit: int,
+                   max_bytes: int, newest: bool = False) -> list[Event]:
+        """Events of a session with `after` < seq < `before`, oldest first: the first `limit`
+        of them (the last, with `newest`), and no more than ~`max_bytes` of data but always at
+        least one. Rows are fetched a few at a time and the size is SQLite's, so a page never
+        holds more than its budget in memory; a row too big to keep (stored before events were
+        capped) comes as a stub."""
+        order = "DESC" if newest else "ASC"
+        events: list[Event] = []
+        too_big: list[tuple[str, str, int]] = []
+        used = 0
+        async with self._db.execute(
+            "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END, length(data) "
+            f"FROM events WHERE session = ? AND seq > ? AND seq < ? ORDER BY seq {order}, id {order} LIMIT ?",
+            (EVENT_BYTES_MAX, session, after, before if before is not None else 1 << 62, max(limit, 0)),
+        ) as cur:
+            while rows := await cur.fetchmany(_rows_that_fit(max_bytes - used, used / max(len(events), 1))):
+                for seq, ts, kind, data, size in rows:
+                    decoded = json.loads(data) if data is not None else oversized(size)
+                    if data is None:
+                        too_big.append((_encode(decoded), session, seq))
+                    used += (size if data is not None else _EVENT_OVERHEAD) + _EVENT_OVERHEAD
+                    if events and used > max_bytes:
+                        break
+                    events.append(Event(kind, session, decoded, seq, ts))
+                else:
+                    continue
+                break
+        if too_big:  # stored before events were capped: keep the stub, so no read measures it again
+            self._enqueue("UPDATE events SET data = ? WHERE session = ? AND seq = ?", too_big, wait=False)
+        if newest:
+            events.reverse()
+        return events
 
     async def all_events(self) -> dict[str, list[Event]]:
         """Every transcript at once, grouped by session (sorted by id), each in seq order.

@@ -188,7 +188,7 @@ async def test_the_status_bar_shows_the_disk_full_banner(full_home, tiny_fs, rep
         engine.emit(session.id, ev.NOTICE, {"text": "a write the disk cannot take"})
 
         def bar() -> str:
-            return str(app.status.content)
+            return str(app.status.render())
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
@@ -197,7 +197,7 @@ async def test_the_status_bar_shows_the_disk_full_banner(full_home, tiny_fs, rep
             await pilot.pause(0.05)
         assert bar().startswith(f"⏸ agents paused: cannot write {engine.home / 'cockpit.db'}: database or disk is full"
                                 f" (free space in {engine.home})")
-        assert any("on red" in str(span.style) for span in app.status.content.spans)
+        assert any("on red" in str(span.style) for span in app.status.render().spans)
 
         tiny_fs.free()
         while "agents paused" in bar():
