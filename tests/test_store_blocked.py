@@ -58,7 +58,7 @@ async def test_a_full_disk_holds_writes_in_order_and_loses_nothing_once_space_re
             store.append_nowait(event)
         acknowledged = asyncio.ensure_future(store.append(last))
         await _until(lambda: store.blocked)
-        assert store.blocked == f"cannot write {store.path}: database or disk is full"
+        assert store.blocked == "database or disk is full"
         assert heard == [store.blocked]
         await asyncio.sleep(0.3)  # several retries, all refused
         assert not acknowledged.done(), "an append returned before it was on disk"
@@ -141,7 +141,7 @@ def test_kill_9_while_the_disk_is_full_loses_no_acknowledged_append(tiny_fs: Tin
         proc.wait(timeout=10)
         if proc.stdout:
             proc.stdout.close()
-    assert blocked == f"cannot write {path}: database or disk is full"
+    assert blocked == "database or disk is full"
     assert len(printed) == before_kill, "an append was acknowledged while the disk was full"
 
     tiny_fs.free()

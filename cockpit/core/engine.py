@@ -234,10 +234,11 @@ class Engine:
 
     @property
     def paused(self) -> str:
-        """Why agents are held (the store cannot write), naming the folder; "" when they are not."""
+        """Why agents are held (the store cannot write) and the file, which names the folder to
+        free; the reason first, so a narrow status bar that cuts the line keeps it."""
         if not self.store.blocked:
             return ""
-        return f"agents paused: {self.store.blocked} (free space in {self.home})"
+        return f"agents paused: {self.store.blocked} (cannot write {self.store.path})"
 
     def _storage_changed(self, reason: str) -> None:
         """The store started or stopped failing to write: hold or release the agents and tell
