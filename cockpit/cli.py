@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +68,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     from cockpit.ui import run
 
     config = load_config(Path(args.repo))
+    run.check_terminal()
     if args.local:
         asyncio.run(run.run_cockpit(config, repo=args.repo))
         return 0
@@ -102,6 +104,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     repo = Path(args.repo) if args.repo != "." else None
     if args.print:
         return asyncio.run(run.run_demo_print(sys.stdout, repo, timeout=args.timeout))
+    from cockpit.ui.run import check_terminal
+
+    check_terminal()
     asyncio.run(run.run_demo_tui(repo))
     return 0
 
@@ -134,3 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `cockpit ls | head -1`: the reader has all it wanted
+        # Point stdout at /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a process ended by SIGPIPE

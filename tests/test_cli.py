@@ -123,3 +123,27 @@ def test_new_warns_when_the_models_key_is_not_set(repo):
     done = subprocess.run([*run[:-2], "y", "--json"], cwd=repo, env={**env, "ANTHROPIC_API_KEY": "sk-test"},
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_ls_into_a_pipe_whose_reader_is_gone_exits_quietly(repo):
+    """Issue #12.8: `cockpit ls | head -1` printed a BrokenPipeError traceback. The read end of a
+    real pipe is closed before `ls` writes, as it is once `head -1` has its line and exits."""
+    assert cockpit("--local", "new", "one", cwd=repo).returncode == 0
+    for args in (("ls",), ("ls", "--json")):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        with os.fdopen(write_end, "wb") as stdout:
+            done = subprocess.run([sys.executable, "-m", "cockpit", "--local", *args], cwd=repo, env=dict(os.environ),
+                                  stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
+                                  stdin=subprocess.DEVNULL)
+        assert (done.returncode, done.stderr) == (141, ""), done.stderr
+
+
+def test_the_screen_without_a_terminal_is_refused_in_one_line(repo):
+    """Issue #12.8: `cockpit attach </dev/null` spun at ~96% CPU; the screen needs a terminal."""
+    assert cockpit("ls", cwd=repo).returncode == 0  # the server runs, so attach gets as far as the screen
+    message = ("the screen needs a terminal and stdin is not one: run it in a terminal, or use the verbs from "
+               "scripts (`cockpit ls`, `cockpit logs`, see AGENTS.md)")
+    for args in (("attach",), ("--local",), ()):
+        done = cockpit(*args, cwd=repo)  # stdin is /dev/null
+        _assert_one_line_error(done, message)
