@@ -147,3 +147,23 @@ def test_the_screen_without_a_terminal_is_refused_in_one_line(repo):
     for args in (("attach",), ("--local",), ()):
         done = cockpit(*args, cwd=repo)  # stdin is /dev/null
         _assert_one_line_error(done, message)
+
+
+def test_ls_aligns_wide_names_and_shows_control_characters(repo):
+    """Issue #12.9: emoji and accents misaligned `cockpit ls` and made `greet-f-r-n-c-d`; #13.6:
+    a name with a newline or an escape sequence was printed raw to the terminal."""
+    for name in ("plain", "greet François 🎉🎉", "evil\n\x1b]0;pwned\x07\x1b[31mred\u202e"):
+        done = cockpit("--local", "new", name, "--json", cwd=repo)
+        assert done.returncode == 0, done.stderr
+    assert [s["branch"] for s in json.loads(cockpit("--local", "ls", "--json", cwd=repo).stdout)] == [
+        "cockpit/plain", "cockpit/greet-francois", "cockpit/evil-0-pwned-31mred"]
+    text = cockpit("--local", "ls", cwd=repo).stdout
+    assert "\x1b" not in text and "\u202e" not in text
+    lines = text.splitlines()
+    assert len(lines) == 3
+    assert "evil\\n\\x1b]0;pwned\\x07\\x1b[31mred\\u202e" in lines[2]
+    from rich.cells import cell_len
+
+    # the branch column starts at the same terminal cell on every row
+    starts = {cell_len(line[:line.index("cockpit/")]) for line in lines}
+    assert len(starts) == 1, lines

@@ -19,6 +19,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
+
+from cockpit.client.display import pad, visible
 from cockpit.config import load_config
 from cockpit.core import events as ev
 from cockpit.core.events import Event
@@ -97,7 +100,7 @@ def print_json(value: Any) -> None:
 
 
 def label(session: dict[str, Any]) -> str:
-    return f"@{session['number']} {session['name']}"
+    return f"@{session['number']} {visible(session['name'])}"
 
 
 # -- the verbs --------------------------------------------------------------------------------------
@@ -129,7 +132,7 @@ async def _new(args: argparse.Namespace) -> int:
         print_json(created)
     else:
         for s in created:
-            print(f"@{s['number']} {s['id']} {s['name']} on {s['branch']} at {s['worktree']}")
+            print(f"@{s['number']} {s['id']} {visible(s['name'])} on {visible(s['branch'])} at {visible(s['worktree'])}")
     warning = _key_warning(args)  # after the sessions exist: a refusal stays the one line on stderr
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -144,9 +147,13 @@ async def _ls(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print("no sessions (create one with `cockpit new --task ...`)")
-    for s in rows:
-        tags = " ".join("#" + t for t in s["tags"])
-        print(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {s['name']:<24} {s['branch']:<32} {tags}".rstrip())
+    shown = [(s, visible(s["name"]), visible(s["branch"])) for s in rows]
+    name_width = max((cell_len(name) for _, name, _ in shown), default=0)  # columns line up in cells
+    branch_width = max((cell_len(branch) for _, _, branch in shown), default=0)
+    for s, name, branch in shown:
+        tags = visible(" ".join("#" + t for t in s["tags"]))
+        print(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {pad(name, name_width)}  {pad(branch, branch_width)}  "
+              f"{tags}".rstrip())
     return 0
 
 
