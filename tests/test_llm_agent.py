@@ -7,13 +7,13 @@ worktree, shell commands are real processes and events land in a real SQLite sto
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from proc_helpers import pids_of, unique_sleep
 
 from cockpit.agents.factory import make_agent
 from cockpit.config import BudgetConfig, Config, ModelConfig
@@ -191,19 +191,19 @@ async def test_malformed_tool_arguments_go_back_to_the_model(open_engine, repo, 
     assert "not valid JSON" in server.requests[-1]["messages"][-1]["content"]
 
 
-async def test_interrupt_kills_a_running_command_within_a_second(open_engine, repo, server, tmp_path):
+async def test_interrupt_kills_a_running_command_within_a_second(open_engine, repo, server):
     config = agent_config(server.url)
     config.approval.preset = "auto"
     engine = await open_engine(config, make_agent)
-    pid_file = tmp_path / "sleep.pid"
+    duration = unique_sleep()
     session = await new_session(engine, repo, server, {"steps": [
-        {"tool_calls": [{"name": "run_shell", "arguments": {"command": f"sleep 60 & echo $! > {pid_file}; wait"}}]},
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": f"sleep {duration} & touch started; wait"}}]},
     ]})
     deadline = time.monotonic() + 10
-    while not (pid_file.exists() and pid_file.read_text().strip()):
+    while not (session.path / "started").exists():  # the sandbox lets it write the worktree only
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
-    pid = int(pid_file.read_text())
+    (pid,) = pids_of(["sleep", duration])  # its pid outside the sandbox's pid namespace
     started = time.monotonic()
     await engine.interrupt(session.id)
     assert engine.sessions[session.id].state == State.IDLE

@@ -22,7 +22,6 @@ from typing import Any
 from rich.cells import cell_len
 
 from cockpit.client.display import pad, visible
-from cockpit.config import load_config
 from cockpit.core import events as ev
 from cockpit.core.events import Event
 from cockpit.errors import CockpitError, NotFound
@@ -47,11 +46,13 @@ class SessionFailed(CockpitError):
 async def connected(args: argparse.Namespace, *, attach: bool = False, sessions: list[str] | None = None,
                     tail: int = 0) -> AsyncIterator[Any]:
     """The client this command line asks for: local server (default), `--remote`, or `--local`."""
-    config = load_config(Path(args.repo))  # a bad config is one line, before anything starts
+    from cockpit.client.trust_cli import load_and_tell
+
+    load_and_tell(args.repo)  # a bad config is one line, before anything starts
     if args.local:
         from cockpit.client.local import local_engine
 
-        async with local_engine(config) as engine:
+        async with local_engine(None) as engine:  # each repository's sessions get its own config
             yield engine
         return
     from cockpit.client.remote import RemoteClient, socket_opener, ssh_opener
@@ -89,9 +90,10 @@ def find_session(rows: list[dict[str, Any]], ref: str) -> dict[str, Any]:
     for row in rows:
         if row["id"] == key:
             return row
-    for row in rows:
-        if (key.isdigit() and row["number"] == int(key)) or key in (row["name"], row["slug"]):
-            return row
+    found = ([row for row in rows if row["number"] == int(key)] if key.isdigit()  # numbers win, always
+             else [row for row in rows if key in (row["name"], row["slug"])])
+    if found:
+        return found[0]
     raise NotFound(f"no session {ref!r} (see `cockpit ls`)")
 
 
@@ -110,10 +112,12 @@ def _key_warning(args: argparse.Namespace) -> str:
     """What `cockpit new` warns about: the built-in agent's model has no API key in this
     environment (the server started from it has none either), so the first turn would fail."""
     from cockpit.agents.model_keys import missing_key, model_name
+    from cockpit.client.trust_cli import repo_root
+    from cockpit.config import load_config
 
     if args.remote or args.fork:  # another machine's environment; a fork runs its source's agent
         return ""
-    config = load_config(Path(args.repo))
+    config = load_config(repo_root(args.repo))  # what the engine runs the repository's sessions with
     agent = config.agents.get(args.agent or config.defaults.agent)
     if agent is None or agent.kind != "llm":  # an unknown agent is refused by the server itself
         return ""
@@ -145,16 +149,25 @@ async def _ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    for line in ls_lines(rows):
+        print(line)
+    return 0
+
+
+def ls_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """`ls` for a person: a PAUSED line first while the engine holds its agents, then a row each."""
     if not rows:
-        print("no sessions (create one with `cockpit new --task ...`)")
+        return ["no sessions (create one with `cockpit new --task ...`)"]
+    paused = next((s["paused"] for s in rows if s.get("paused")), "")
+    lines = [f"PAUSED  {visible(paused)}"] if paused else []
     shown = [(s, visible(s["name"]), visible(s["branch"])) for s in rows]
-    name_width = max((cell_len(name) for _, name, _ in shown), default=0)  # columns line up in cells
-    branch_width = max((cell_len(branch) for _, _, branch in shown), default=0)
+    name_width = max(cell_len(name) for _, name, _ in shown)  # columns line up in terminal cells
+    branch_width = max(cell_len(branch) for _, _, branch in shown)
     for s, name, branch in shown:
         tags = visible(" ".join("#" + t for t in s["tags"]))
-        print(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {pad(name, name_width)}  {pad(branch, branch_width)}  "
-              f"{tags}".rstrip())
-    return 0
+        lines.append(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {pad(name, name_width)}  "
+                     f"{pad(branch, branch_width)}  {tags}".rstrip())
+    return lines
 
 
 async def _rm(args: argparse.Namespace) -> int:

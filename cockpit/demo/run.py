@@ -19,6 +19,7 @@ from cockpit.core import events as ev
 from cockpit.core.engine import Engine
 from cockpit.core.events import Event
 from cockpit.demo.sample import SAMPLE_VERIFY, make_sample_repo
+from cockpit.features import install
 
 DEMO_LABEL = "DEMO: simulated agents, no API key"
 #: What `ctrl+d` says in the demo: its agents live in this screen, the real cockpit is `cockpit`.
@@ -63,6 +64,7 @@ async def start_demo(repo: Path | None = None, home: Path | None = None):  # noq
     server = ScriptedLLMServer()
     url = await server.start()
     config = demo_config(url)
+    install()
     config.review.verify = SAMPLE_VERIFY
     engine = await Engine.open(home, config, agent_factory=make_agent)
     for agent in DEMO_AGENTS:

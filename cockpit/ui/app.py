@@ -32,6 +32,7 @@ from cockpit.ui.notify import Kind, Notifier
 from cockpit.ui.palette import CockpitCommands
 from cockpit.ui.pane import AgentPane
 from cockpit.ui.status import StatusBar, status_text
+from cockpit.ui.trust_prompt import on_config_event
 from cockpit.ui.terminal_pane import TerminalPane, pane_for
 from cockpit.ui.text import SPINNER
 from cockpit.ui.themes import ThemeManager
@@ -106,6 +107,10 @@ class CockpitApp(App[None]):
         self._tokens_window: list[tuple[float, int]] = []  # (time, tokens) per flush
         self._tokens_pending = 0
         self._status_text = ""
+        self._status_note = ""  # a passing word in the status bar ("config reloaded")
+        self._status_note_timer: Any = None
+        self.trust_asked: set[tuple[str, str]] = set()  # (repo, file digest) the trust prompt asked about
+        self.paused = ""  # why the engine holds every agent (its store cannot write), shown in red
         self.review_marks: dict[str, Any] = {}  # merge view review state per session (ReviewMarks)
         self.notifier = Notifier(self)
         self.themes = ThemeManager(self, config)  # registers themes, applies the start theme
@@ -130,6 +135,7 @@ class CockpitApp(App[None]):
         for error in self.themes.errors:
             self.notify(error, title="theme skipped", severity="error", timeout=10, markup=False)
         self._subscription = self.client.subscribe()
+        self.paused = getattr(self.client, "paused", "")  # an engine in this process says at once
         await self._load_all()
         self.set_interval(1 / FLUSH_HZ, self._pump)
         self.call_after_refresh(_freeze_heap)
@@ -197,6 +203,12 @@ class CockpitApp(App[None]):
         if kind == ev.NOTICE and not event.session:  # about the cockpit itself: a lost connection
             self.notify(event.data.get("text", ""), timeout=6, markup=False)
             return
+        if kind == ev.CONFIG:
+            on_config_event(self, event.data)
+            return
+        if kind == ev.STORAGE:
+            self.paused = event.data.get("reason", "") if event.data.get("paused") else ""
+            return
         if kind == ev.SESSION_CREATED:
             session = event.data["session"]
             self.sessions[session["id"]] = session
@@ -253,11 +265,22 @@ class CockpitApp(App[None]):
         self._tokens_window = [(t, n) for t, n in self._tokens_window if now - t < 2.0]
         return sum(n for _, n in self._tokens_window) / 2.0
 
+    def status_note(self, text: str, seconds: float | None = None) -> None:
+        """Show `text` in the status bar (for `seconds`, else until replaced)."""
+        if self._status_note_timer is not None:
+            self._status_note_timer.stop()
+            self._status_note_timer = None
+        self._status_note = text
+        if seconds is not None:
+            self._status_note_timer = self.set_timer(seconds, lambda: self.status_note(""))
+        self._refresh_status()
+
     def _refresh_status(self) -> None:
+        label = "  │  ".join(part for part in (self.label, self._status_note) if part)
         text = status_text(
-            list(self.sessions.values()), label=self.label, tokens_per_s=self.tokens_per_second(),
+            list(self.sessions.values()), label=label, tokens_per_s=self.tokens_per_second(),
             budgets=self.config.budgets, page=self.grid.page, pages=len(self.grid.pages),
-            layout=self.grid.layout_name, marked=len(self.marked),
+            layout=self.grid.layout_name, marked=len(self.marked), paused=self.paused,
         )
         if text != self._status_text:
             # The bar's size never changes: no relayout, or every update (15 Hz while agents

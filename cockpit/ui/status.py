@@ -14,17 +14,21 @@ from cockpit.ui.text import STATE_ICONS, compact_number
 
 SEPARATOR = "  │  "
 HELP_HINT = "? help"
+PAUSED_MARK = "⏸ "
+PAUSED_STYLE = "bold white on red"
 
 
 def status_text(
     sessions: list[dict[str, Any]], *, tokens_per_s: float, budgets: BudgetConfig,
-    page: int, pages: int, layout: str, marked: int, label: str = "",
-) -> str:
+    page: int, pages: int, layout: str, marked: int, label: str = "", paused: str = "",
+) -> str | Text:
+    """The bar's line; while `paused` (why the agents are held) it leads, in red."""
     counts = Counter(s.get("state", "idle") for s in sessions)
     states = "  ".join(f"{STATE_ICONS[state]} {counts[state]} {state}" for state in
                        ("running", "waiting", "error", "idle") if counts[state])
     cost = sum((s.get("usage") or {}).get("cost_usd", 0.0) for s in sessions)
-    parts = [label] if label else []
+    parts = [PAUSED_MARK + paused] if paused else []
+    parts += [label] if label else []
     parts += [states or "no agents", f"{compact_number(tokens_per_s)} tok/s", f"${cost:.2f}"]
     if budgets.total_usd:
         parts.append(f"budget left ${max(0.0, budgets.total_usd - cost):.2f}")
@@ -55,7 +59,11 @@ class StatusBar(Widget):
         self.refresh()
 
     def render(self) -> Content:
-        return Content(fit_status(self.text, self.content_size.width))
+        line = fit_status(self.text, self.content_size.width)
+        if not line.startswith(PAUSED_MARK):
+            return Content(line)
+        alert, separator, rest = line.partition(SEPARATOR)
+        return Content.assemble((alert, PAUSED_STYLE), separator, rest)
 
 
 def fit_status(text: str, width: int) -> str:
