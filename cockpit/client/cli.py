@@ -136,7 +136,8 @@ async def _new(args: argparse.Namespace) -> int:
         print_json(created)
     else:
         for s in created:
-            print(f"@{s['number']} {s['id']} {visible(s['name'])} on {visible(s['branch'])} at {visible(s['worktree'])}")
+            print(f"@{s['number']} {s['id']} {visible(s['name'])} on {visible(s['branch'])} "
+                  f"at {visible(s['worktree'])}")
     warning = _key_warning(args)  # after the sessions exist: a refusal stays the one line on stderr
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
