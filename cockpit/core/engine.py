@@ -362,6 +362,8 @@ class Engine:
         """Trust (or stop trusting) a repository's `.cockpit.toml` as it is now (and still has
         `digest`, when given)."""
         root = Path(repo)
+        if not root.is_absolute():  # the server's folder is not the person's
+            raise CockpitError(f"trust: the repository must be an absolute path, got {repo!r}")
         if revoke:
             return {"repo": str(root.resolve()), "revoked": self.configs.trust.revoke(root)}
         return {"repo": str(root.resolve()), "digest": self.configs.trust.trust(root, digest)}
