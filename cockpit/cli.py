@@ -18,7 +18,7 @@ from cockpit import __version__
 from cockpit.client import cli as agent_cli
 from cockpit.client import trust_cli
 from cockpit.errors import CockpitError
-from cockpit.experiment import cli as experiment_cli
+from cockpit import cli_experiment as experiment_cli
 from cockpit.server import cli as server_cli
 
 
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
     parser.add_argument("--repo", default=".", help="the git repository to work in (default: .)")
-    parser.add_argument("--serve", action="store_true", help="serve the cockpit in a browser tab (textual-serve)")
+    parser.add_argument("--serve", action="store_true", help="the cockpit in a browser tab: open the URL it prints (it carries a token)")
     parser.add_argument("--host", default="127.0.0.1", help="address for --serve (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (default: 8000)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -120,10 +120,31 @@ class ReviewConfig:
 
 
 @dataclass
+class SandboxConfig:
+    """Where commands (shell tool, terminals, set-up, verify) run: see `cockpit.core.sandbox`."""
+
+    enabled: bool = True  # false: commands run unconfined, and `auto` asks before shell commands
+    writable: list[str] = field(default_factory=list)  # more folders commands may write (caches); ~ expands
+    hidden: list[str] = field(default_factory=list)  # more paths commands must not see
+    #: Hosts commands may reach. There is no per-host filter yet: any entry turns the whole
+    #: network on for the commands; empty (the default) means no network at all.
+    allow_hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
 class NotifyConfig:
     bell: bool = True
     desktop: bool = True
     hook: str = ""
+
+
+@dataclass
+class UiConfig:
+    """How the screen behaves."""
+
+    #: After Enter the focus goes back to the panes, so the next `q` or `i` is a key again and not
+    #: text for the agents; true keeps the instruction bar focused for several lines in a row.
+    keep_bar_open: bool = False
 
 
 @dataclass
@@ -165,6 +186,8 @@ class Config:
     worktrees: WorktreeConfig = field(default_factory=WorktreeConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def model(self, name: str) -> ModelConfig:
         return self.models.get(name) or self.models["default"]

@@ -12,16 +12,20 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import string
 from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import Config, cockpit_home, untrusted_line
+from cockpit.config import AgentConfig, Config, cockpit_home, untrusted_line
 from cockpit.core import events as ev
+from cockpit.core import registry
 from cockpit.core.agent_api import AgentFactory, ApprovalDecision, TerminalBackend
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
+from cockpit.core.containment import end_session_processes
+from cockpit.core.environment import agent_environment
 from cockpit.core.configs import RepoConfigs
 from cockpit.core.events import Event
 from cockpit.core.git import git_out
@@ -30,13 +34,14 @@ from cockpit.core.landing import Landing
 from cockpit.core.model import Repo, Session, Usage
 from cockpit.core.review import Review
 from cockpit.core.router import Route, route
+from cockpit.core.sandbox import Sandbox, sandbox_for, session_tmp, unavailable_reason
 from cockpit.core.setup import bring_local_files, port_block, run_script, session_env
 from cockpit.core.states import LIVE, State, check_transition
 from cockpit.core.store import Store
+from cockpit.core.textcap import cap_text
 from cockpit.core.worktrees import RepoInfo, Worktree, WorktreeManager
 from cockpit.core.verify import verify_command
 from cockpit.errors import CockpitError, ConfigError, NotFound
-from cockpit.experiment.runner import ExperimentManager
 
 COALESCE_INTERVAL = 0.5
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -58,11 +63,21 @@ class Engine:
         self._seq: dict[str, int] = {}
         self._last_number = 0
         self._coalescer = TextCoalescer(store.append_nowait)
+        self._writable = asyncio.Event()  # cleared while the store cannot write: agents hold
+        self._writable.set()
+        store.on_blocked = self._storage_changed
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # background work to finish before close
         self.review = Review(self)
         self.landing = Landing(self)
-        self.experiments = ExperimentManager(self)
+        self.services = {feature.name: feature.service(self) for feature in registry.features()}
+
+    def __getattr__(self, name: str) -> Any:
+        """A registered feature's service: `engine.experiments` (see `cockpit.core.registry`)."""
+        services = self.__dict__.get("services", {})
+        if name in services:
+            return services[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -144,7 +159,8 @@ class Engine:
         if self.store.closed:
             return
         self.configs.stop_watching()
-        await self.experiments.close()  # first: a loop would otherwise start agents again
+        for service in self.services.values():  # first: an experiment loop would otherwise start agents again
+            await service.close()
         await self.review.close()
         for host in list(self.hosts.values()):
             await self._stop_agent(host)
@@ -172,7 +188,7 @@ class Engine:
     def emit(self, session_id: str, kind: str, data: dict[str, Any] | None = None) -> Event:
         seq = self._seq.get(session_id, 0) + 1
         self._seq[session_id] = seq
-        event = Event(kind, session_id, data or {}, seq)
+        event = Event(kind, session_id, cap_text(data) if data else {}, seq)  # events carry text, not files
         self.bus.publish(event)
         self._coalescer.feed(event)
         if kind == ev.TURN_END:
@@ -188,7 +204,7 @@ class Engine:
             return
         tree = None
         review = self.config_for(session).review
-        if review.checkpoints and not self.experiments.owns(session.id):
+        if review.checkpoints and not any(s.owns(session.id) for s in self.services.values()):
             tree = await self.review.checkpoint_turn(session)
         await self.review.report_diffstat(session, tree)
         if review.verify_after_turn and review.verify:
@@ -212,6 +228,35 @@ class Engine:
         """Make everything emitted so far durable."""
         self._coalescer.flush()
         await self.store.flush()
+
+    # -- a store that cannot write -----------------------------------------------------------------
+
+    @property
+    def paused(self) -> str:
+        """Why agents are held (the store cannot write), naming the folder; "" when they are not."""
+        if not self.store.blocked:
+            return ""
+        return f"agents paused: {self.store.blocked} (free space in {self.home})"
+
+    def _storage_changed(self, reason: str) -> None:
+        """The store started or stopped failing to write: hold or release the agents and tell
+        every screen (a cockpit event, stored too once the store can write: a record of the pause)."""
+        if reason:
+            self._writable.clear()
+        else:
+            self._writable.set()
+        self.emit("", ev.STORAGE, {"paused": bool(reason), "reason": self.paused, "folder": str(self.home)})
+
+    async def hold(self, session: Session) -> None:
+        """Return at once while the store can write; else keep the session's agent here (its
+        state detail saying why) until it can, so nothing more happens that cannot be recorded."""
+        if self._writable.is_set():
+            return
+        state, detail = session.state, session.state_detail
+        self.set_state(session, state, self.paused)
+        await self._writable.wait()
+        if session.state == state:
+            self.set_state(session, state, detail)
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [s.to_dict() for s in sorted(self.sessions.values(), key=lambda s: s.number)]
@@ -375,6 +420,10 @@ class Engine:
         self.emit(session.id, ev.SESSION_CREATED, {"session": session.to_dict()})
         if notice:
             self.emit(session.id, ev.NOTICE, {"text": notice})
+        unconfined = unavailable_reason(self.config_for(session).sandbox)
+        if unconfined:
+            self.emit(session.id, ev.NOTICE, {"sandbox": False, "text": f"{unconfined}: this session's commands run "
+                                              "unconfined, and the built-in agent asks before each shell command"})
 
     async def _prepare(self, session: Session, info: RepoInfo) -> None:
         """Bring local files and run the set-up script; failures are shown, not fatal."""
@@ -385,7 +434,8 @@ class Engine:
         for line in brought.refused:
             self.emit(session.id, ev.NOTICE, {"text": line})
         if cfg.setup:
-            result = await run_script(cfg.setup, session.path, self.hosts[session.id].env, cfg.setup_timeout)
+            result = await run_script(cfg.setup, session.path, self.command_env(session), cfg.setup_timeout,
+                                      sandbox=self.sandbox(session, session.path))
             status = "ok" if result.ok else ("timed out" if result.timed_out else f"failed (exit {result.exit_code})")
             self.emit(session.id, ev.NOTICE, {
                 "text": f"set-up script {status}", "output": result.output, "ok": result.ok, "setup": True,
@@ -405,6 +455,7 @@ class Engine:
             await host.backend.start()
         except CockpitError as exc:
             host.backend = None
+            self.emit(session.id, ev.ERROR, {"text": str(exc)})  # the pane shows why it is red
             self.set_state(session, State.ERROR, str(exc))
             return
         if task:
@@ -412,12 +463,17 @@ class Engine:
         elif session.state == State.STARTING:
             self.set_state(session, State.IDLE)
 
-    async def _stop_agent(self, host: SessionHost) -> None:
+    async def _stop_agent(self, host: SessionHost, *, sweep: bool = False) -> None:
+        """Close the backend, then kill whatever the session's processes left running (`setsid`
+        and double-forked ones included); `sweep` does that even when no backend ran here."""
         host.cancel_approvals()
+        ran = host.backend is not None
         if host.backend is not None:
             backend, host.backend = host.backend, None
             with contextlib.suppress(Exception):
                 await backend.close()
+        if ran or sweep:
+            await end_session_processes(host.env)
 
     # -- sessions: state, usage, budget ----------------------------------------------------------
 
@@ -594,14 +650,26 @@ class Engine:
         """Stop the agent, run the tear-down script and remove the worktree (and the branch when
         asked); the session record stays, e.g. to show a merged session."""
         host = self.hosts[session.id]
-        await self._stop_agent(host)
+        await self._stop_agent(host, sweep=True)
         info = await self.repo_info(session.repo_id)
         cfg = self.config_for(session).worktrees
         if cfg.teardown and session.path.is_dir():
-            result = await run_script(cfg.teardown, session.path, host.env, cfg.setup_timeout)
+            result = await run_script(cfg.teardown, session.path, self.command_env(session), cfg.setup_timeout,
+                                      sandbox=self.sandbox(session, session.path))
             if not result.ok:
                 self.emit(session.id, ev.NOTICE, {"text": "tear-down script failed", "output": result.output})
+            await end_session_processes(host.env)
         await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
+        shutil.rmtree(session_tmp(self.home, session.id), ignore_errors=True)
+
+    def command_env(self, session: Session, **overrides: str) -> dict[str, str]:
+        """The environment of set-up, tear-down and verify: the session's agent's (its `pass_env`)."""
+        agent = self.config_for(session).agents.get(session.agent) or AgentConfig()
+        return agent_environment(agent, {**self.hosts[session.id].env, **overrides})
+
+    def sandbox(self, session: Session, worktree: Path) -> Sandbox | None:
+        """Where set-up, tear-down and verify commands of `session` run in `worktree`."""
+        return sandbox_for(self.config_for(session).sandbox, worktree, self.home, session.id)
 
     # -- JSON commands ---------------------------------------------------------------------------
 

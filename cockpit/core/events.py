@@ -47,6 +47,8 @@ TERM_SCREEN = "term.screen"  # changed rows of the emulated screen; live only, n
 CONFIG = "config"  # a config file was re-read ("reloaded"), is broken ("error"), or is not trusted ("untrusted")
 # Stream control for subscribers
 RESYNC = "resync"  # the subscriber fell behind; reload the snapshot
+# The cockpit itself (session "")
+STORAGE = "storage"  # the store cannot write (agents paused) or can again: {"paused", "reason", "folder"}
 
 #: Streamed kinds, delivered live one by one but stored coalesced as the mapped kind.
 COALESCED = {TEXT_DELTA: TEXT, THOUGHT_DELTA: THOUGHT}

@@ -23,8 +23,8 @@ from cockpit.core import merge_queue, pull_request
 from cockpit.core.diffstat import diffstat
 from cockpit.core.git import GitFailed, git, git_out
 from cockpit.core.merge import (
-    STRATEGIES, MergeConflict, SessionTip, already_on, build, changed_files, dirty_files, dirty_refusal, draft_message,
-    merge_tree, move_target, read_tip, record_on_branch, resolve_target, tip_commit,
+    STRATEGIES, MergeConflict, Prepared, SessionTip, already_on, build, changed_files, dirty_files, dirty_refusal,
+    draft_message, merge_tree, move_target, read_tip, record_on_branch, resolve_target, tip_commit,
 )
 from cockpit.core.model import Session
 from cockpit.core.setup import bring_local_files
@@ -34,24 +34,11 @@ from cockpit.core.worktrees import RepoInfo, snapshot_tree
 from cockpit.errors import CockpitError, GitError, NotFound
 
 if TYPE_CHECKING:
-    from cockpit.core.engine import Engine
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A landing worked out but not done: the target still points at `target_commit`."""
-
-    session: Session
-    target: str
-    target_commit: str
-    tip: SessionTip
-    tip_commit: str  # the session's HEAD, or a commit of its snapshot on top of it
-    commit: str  # what the target will point at
-    strategy: str
+    from cockpit.core.ports import LandingEngine
 
 
 class Landing:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: LandingEngine):
         self.engine = engine
         self._verifying: dict[str, asyncio.Lock] = {}  # one verify at a time per session
 
@@ -69,8 +56,9 @@ class Landing:
         async with self._verifying.setdefault(session.id, asyncio.Lock()):
             tree = await snapshot_tree(session.path)
             self._emit(session, ev.VERIFY, {"state": RUNNING, "tree": tree, "command": command})
-            result = await run_verify(command, session.path, self.engine.hosts[session.id].env,
-                                      self.review(session).verify_timeout, tree)
+            result = await run_verify(command, session.path, self.engine.command_env(session),
+                                      self.review(session).verify_timeout, tree,
+                                      sandbox=self.engine.sandbox(session, session.path))
             session.verify = result.to_dict()
             self._emit(session, ev.VERIFY, result.to_dict())
             if session.id in self.engine.sessions:
@@ -106,12 +94,13 @@ class Landing:
                 await git(info.root, "worktree", "add", "--detach", "--quiet", str(path), commit)
             cfg = self.engine.config_for(session).worktrees
             await asyncio.to_thread(bring_local_files, info.root, path, cfg)
-            env = {**self.engine.hosts[session.id].env, "COCKPIT_WORKTREE": str(path)}
+            env = self.engine.command_env(session, COCKPIT_WORKTREE=str(path))
             result = None
+            sandbox = self.engine.sandbox(session, path)
             if cfg.setup:
-                result = await run_verify(cfg.setup, path, env, cfg.setup_timeout, tree)
+                result = await run_verify(cfg.setup, path, env, cfg.setup_timeout, tree, sandbox=sandbox)
             if result is None or result.passed:
-                result = await run_verify(command, path, env, self.review(session).verify_timeout, tree)
+                result = await run_verify(command, path, env, self.review(session).verify_timeout, tree, sandbox=sandbox)
         finally:
             await self.engine.worktrees.remove(info, path, "")
             shutil.rmtree(path, ignore_errors=True)

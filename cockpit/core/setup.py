@@ -8,14 +8,14 @@ dev servers do not collide.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from cockpit.config import WorktreeConfig, outside_reason
-from cockpit.core.process import ShellResult, run_process
+from cockpit.core.process import ShellResult
+from cockpit.core.sandbox import Sandbox, run_confined
 
 INCLUDE_FILE = ".worktreeinclude"
 _OUTPUT_CAP = 64_000
@@ -134,10 +134,15 @@ def _ignored(checkout: Path, rel: Path) -> bool:
     return done.returncode == 0
 
 
-async def run_script(command: str, cwd: Path, env: dict[str, str], timeout: float) -> ShellResult:
-    """Run a set-up or tear-down command; never raises for the script's own failure.
+async def run_script(
+    command: str, cwd: Path, env: dict[str, str], timeout: float, *, sandbox: Sandbox | None
+) -> ShellResult:
+    """Run a set-up, tear-down or verify command with exactly the environment `env` (see
+    `cockpit.core.environment`); never raises for the script's own failure.
 
-    It runs in its own process group, which ends with it: background jobs a script starts do
-    not outlive it. A timed-out script still shows what it printed.
+    It runs in `sandbox` (None: unconfined) and in its own process group, which ends with it:
+    background jobs a script starts do not outlive it. A timed-out script still shows what it
+    printed.
     """
-    return await run_process(["bash", "-c", command], cwd, {**os.environ, **env}, timeout, capture_chars=_OUTPUT_CAP)
+    return await run_confined(["bash", "-c", command], cwd, env, timeout,
+                              sandbox=sandbox, capture_chars=_OUTPUT_CAP)
