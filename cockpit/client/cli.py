@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from cockpit.config import load_config
 from cockpit.core import events as ev
 from cockpit.core.events import Event
 from cockpit.errors import CockpitError, NotFound
