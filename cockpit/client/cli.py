@@ -22,6 +22,7 @@ from typing import Any
 from rich.cells import cell_len
 
 from cockpit.client.display import pad, visible
+from cockpit.config import load_config
 from cockpit.core import events as ev
 from cockpit.core.events import Event
 from cockpit.errors import CockpitError, NotFound
@@ -113,7 +114,6 @@ def _key_warning(args: argparse.Namespace) -> str:
     environment (the server started from it has none either), so the first turn would fail."""
     from cockpit.agents.model_keys import missing_key, model_name
     from cockpit.client.trust_cli import repo_root
-    from cockpit.config import load_config
 
     if args.remote or args.fork:  # another machine's environment; a fork runs its source's agent
         return ""

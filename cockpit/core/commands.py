@@ -88,7 +88,7 @@ COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "rename": lambda e, session, name: _session_result(e.rename(session, name)),
     "archive": lambda e, session: _session_result(e.archive(session)),
     "unarchive": lambda e, session: _session_result(e.unarchive(session)),
-    "trust": lambda e, repo, revoke=False: e.trust(repo, revoke),
+    "trust": lambda e, repo, revoke=False, digest="": e.trust(repo, revoke, digest),
     "remove": lambda e, session, delete_branch=False: e.remove(session, delete_branch=delete_branch),
     "verify": lambda e, session: e.landing.verify(session),
     "merge_preview": lambda e, session, target=None: e.landing.preview(session, target),
