@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cockpit.core.containment import SESSION_MARKERS
 from cockpit.core.process import ShellResult, elide, run_process
 
 #: Output kept per command when the agent names no limit.
@@ -97,7 +98,9 @@ class Terminals:
         """
         argv = [command, *args] if args else ["/bin/sh", "-c", command]
         terminal = _Terminal(output_limit if output_limit and output_limit > 0 else DEFAULT_OUTPUT_LIMIT)
-        task = terminal.task = asyncio.create_task(self._run(terminal, argv, cwd, {**self._env, **env}))
+        # The agent's variables may not move the command out of its session (see containment).
+        merged = {**self._env, **env, **{k: v for k, v in self._env.items() if k in SESSION_MARKERS}}
+        task = terminal.task = asyncio.create_task(self._run(terminal, argv, cwd, merged))
         if on_exit is not None:
             task.add_done_callback(lambda _: _report_exit(terminal, on_exit))
         terminal_id = f"term-{next(_terminal_ids)}"

@@ -44,6 +44,8 @@ from pathlib import Path
 
 SESSION_VAR = "COCKPIT_SESSION"
 WORKTREE_VAR = "COCKPIT_WORKTREE"
+#: The variables that tie a process to its session; whoever adds variables must not replace them.
+SESSION_MARKERS = (SESSION_VAR, WORKTREE_VAR)
 #: Rounds of the /proc sweep: a process forking while swept is caught by the next round.
 SWEEP_ROUNDS = 5
 #: How long ending a session may take before the server gives up waiting (it goes on serving).

@@ -185,6 +185,24 @@ async def test_setsid_processes_of_an_acp_session_die_with_its_removal(fake: Any
     await until(lambda: not sleepers(by_terminal) and not sleepers(by_agent))
 
 
+async def test_terminal_variables_are_approved_and_cannot_unmark_the_session(fake: Any) -> None:
+    """Attack row "setsid sleep 300 outlived the session's removal", hiding: the agent passes
+    ACP variables with its command, one overriding the session's marker. The person is asked
+    about the whole line, variables included, and the sleep still dies with the session."""
+    engine, session = await fake()
+    token = unique_sleep()
+    subscription = engine.subscribe(accept=lambda e: e.session == session.id)
+    await engine.send(session.id, f"spawn COCKPIT_SESSION=elsewhere HIDDEN=1 {escaping(token)}")
+    request = await asyncio.wait_for(_next(subscription, ev.APPROVAL_REQUEST), TIMEOUT)
+    assert request.data["title"] == f"COCKPIT_SESSION=elsewhere HIDDEN=1 {escaping(token)}"
+    await engine.approve(session.id)
+    await asyncio.wait_for(_next(subscription, ev.TURN_END), TIMEOUT)
+    subscription.close()
+    await until(lambda: sleepers(token))
+    await asyncio.wait_for(engine.remove(session.id), TIMEOUT)
+    await until(lambda: not sleepers(token))
+
+
 async def test_setsid_processes_of_the_shell_tool_die_with_the_session(open_engine: Any, repo: Path) -> None:
     """Attack row "setsid sleep 300 outlived the session's removal", through the built-in
     agent's shell tool: the command's group ends with it, the `setsid` one with the session."""
