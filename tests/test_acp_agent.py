@@ -545,3 +545,23 @@ async def test_the_agent_log_lives_in_the_engines_own_home(repo: Path, record: A
         assert (other / "logs" / f"acp-{session.id}.log").is_file()
     finally:
         await engine.close()
+
+
+async def test_a_red_pane_shows_why_the_agent_did_not_start(fake: Any, open_engine: Any, repo: Path,
+                                                             tmp_path: Path) -> None:
+    """Issue #12.5: a missing program or a login the agent wants showed only in `ls --json`;
+    on the screen the pane was red and empty."""
+    engine, login = await fake("--auth", "new", ready=False)
+    await until(lambda: login.state == State.ERROR)
+    config = engine.config
+    config.agents["mine"] = AgentConfig(kind="acp", command=["my-acp-agent", "--stdio"])
+    (missing,) = await engine.create_sessions(repo, name="m", agent="mine")
+    assert missing.state == State.ERROR
+    app = CockpitApp(engine, config)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause(0.2)
+        for session in (login, missing):
+            pane = app.grid.panes[session.id]
+            shown = " ".join(text for _, text in pane.tail.rows)
+            assert session.state_detail.split(":")[0] in shown, (session.state_detail, shown)
+            assert "✗ " + session.state_detail[:30] in shown

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, default_environment, schema, text_block
+from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, schema, text_block
 from acp.client.connection import ClientSideConnection
 from acp.core import DEFAULT_STDIO_BUFFER_LIMIT_BYTES
 
@@ -41,14 +41,11 @@ from cockpit.config import AgentConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
 from cockpit.core.containment import contained, end_session_processes
+from cockpit.core.environment import agent_environment
 from cockpit.core.process import KILL_GRACE_S, terminate_group
 from cockpit.core.states import State
 from cockpit.errors import CockpitError, ConfigError
 
-#: Besides ACP's defaults (HOME, LOGNAME, PATH, SHELL, TERM, USER): a locale, a temp folder and
-#: where tools keep their config, so an agent finds its own login and settings.
-EXTRA_BASE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
-                  "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
 #: First start of an `npx` agent downloads it; longer than this is a hung agent.
 HANDSHAKE_TIMEOUT_S = 120.0
 #: How long an interrupted agent gets to end its turn before it is stopped the hard way.
@@ -71,15 +68,6 @@ _STOP_NOTES = {
 
 class AgentFailed(CockpitError):
     """The agent could not be started, or its process or connection was lost."""
-
-
-def agent_environment(agent: AgentConfig, session_env: dict[str, str]) -> dict[str, str]:
-    """The whole environment of the agent's process (and of the commands it runs)."""
-    env = default_environment()
-    env.update({name: os.environ[name] for name in (*EXTRA_BASE_ENV, *agent.pass_env) if name in os.environ})
-    env.update(agent.env)
-    env.update(session_env)
-    return env
 
 
 @dataclass
@@ -350,6 +338,7 @@ class AcpAgent:
         try:
             link = await self._connect()
             while self._queued and stop_reason != "cancelled":
+                await host.hold()
                 reason = host.budget_exceeded()
                 if reason:
                     self._queued.clear()

@@ -129,7 +129,7 @@ class CockpitClient:
         #: was denied, so the person's reason follows as a message.
         self._follow_up = follow_up
         self.files = ConfinedFiles(host.worktree)
-        self.gate = ApprovalGate(host, host.config.approval)
+        self.gate = ApprovalGate(host, host.config.approval, sandboxed=False)  # terminal/create is not yet sandboxed
         self._io = ThreadPoolExecutor(max_workers=FILE_WORKERS, thread_name_prefix=f"acp-files-{host.session.id}")
         #: While a stored session is loaded the agent replays its history, which the store holds already.
         self.replaying = False
@@ -149,6 +149,7 @@ class CockpitClient:
         lines.append("options: " + " / ".join(option.name for option in options))
         detail = elide("\n".join(lines), _DETAIL_CHARS)  # a long input loses its middle, not the options
         try:
+            await self._host.hold()  # nothing starts while it could not be recorded (a full disk)
             decision = await self._host.request_approval(tool_call.kind or "tool", title, detail)
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -171,6 +172,7 @@ class CockpitClient:
 
     async def write_text_file(self, session_id: str, path: str, content: str,
                               **_: Any) -> schema.WriteTextFileResponse:
+        await self._host.hold()
         await self._file_call("write", path, self.files.write, path, content)
         return schema.WriteTextFileResponse()
 
@@ -193,6 +195,7 @@ class CockpitClient:
     async def create_terminal(self, session_id: str, command: str, args: list[str] | None = None,
                               env: list[schema.EnvVariable] | None = None, cwd: str | None = None,
                               output_byte_limit: int | None = None, **_: Any) -> schema.CreateTerminalResponse:
+        await self._host.hold()
         try:
             folder = self.files.resolve(cwd) if cwd else self.files.workspace.root
         except PathRefused as exc:

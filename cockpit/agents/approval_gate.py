@@ -26,9 +26,10 @@ _GRANTS_KEPT = 16
 class ApprovalGate:
     """Decides one session's tool calls: the policy, then the person when it says `ask`."""
 
-    def __init__(self, host: AgentHost, approval: ApprovalConfig):
+    def __init__(self, host: AgentHost, approval: ApprovalConfig, sandboxed: bool):
         self.host = host
-        self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny)
+        self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny,
+                                     sandboxed=sandboxed)
         self._always: set[tuple[str, str]] = set()
         self._granted_once: deque[tuple[str, str]] = deque(maxlen=_GRANTS_KEPT)
 

@@ -38,21 +38,29 @@ _POLL_S = 0.05
 
 
 async def run_server(
-    paths: ServerPaths, config: Config, agent_factory: AgentFactory | None,
+    paths: ServerPaths, config: Config | None, agent_factory: AgentFactory | None,
     *, on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Open the engine and serve it on the socket until SIGTERM or SIGINT."""
+    """Open the engine and serve it on the socket until SIGTERM or SIGINT.
+
+    `config` None: the user's file, re-read when it changes; never the config of the folder the
+    server happened to be started from (each repository's file applies to its sessions only).
+    """
     from cockpit.core.engine import Engine
+    from cockpit.features import install
     from cockpit.server.listener import CockpitServer
 
     lock = EngineLock(paths)
     lock.acquire(SERVER)
     try:
         with logging_to(paths.log):
+            install()
             engine = await Engine.open(paths.home, config, agent_factory)
             server = CockpitServer(engine, paths)
             try:
                 await server.start()
+                if config is None:
+                    engine.watch_config()
                 if on_ready is not None:
                     on_ready(f"cockpit server: listening on {paths.socket} (pid {os.getpid()}); "
                              f"log: {paths.log}; stop it with `cockpit server stop`")
@@ -84,9 +92,10 @@ async def _until_stopped() -> None:
 def is_listening(paths: ServerPaths) -> bool:
     """Whether a server answers on the socket (checking the folder and socket are private first)."""
     prepare_run_dir(paths)
-    if not paths.socket.exists():
+    try:
+        check_private(paths.socket, "socket")
+    except FileNotFoundError:  # none yet, or a stopping server just removed it
         return False
-    check_private(paths.socket, "socket")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(2.0)
     try:
