@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the helpers of tests/test_acp_agent.py
 
-from test_acp_agent import TIMEOUT, fake, record, said, turn, until  # noqa: E402, F401 - fixtures too
+from test_acp_agent import TIMEOUT, approving, fake, record, said, turn, until  # noqa: E402, F401 - fixtures too
 
 from conftest import make_repo  # noqa: E402
 
@@ -79,7 +79,8 @@ async def test_twelve_reads_of_a_fifo_fail_cleanly_and_the_engine_keeps_answerin
     FIFO, the turn ends, and the engine still creates a session in another repo and lists them,
     and the shared default thread pool still runs work."""
     engine, session = await fake(preset="auto")
-    events = await turn(engine, session, "fifo 12 pipe")
+    async with approving(engine, session):  # the mkfifo
+        events = await turn(engine, session, "fifo 12 pipe")
     assert said(events) == "12 of 12 reads refused"
     (attack,) = [r for r in record() if r["method"] == "fifo"]
     assert all("pipe is a FIFO (named pipe), not a regular file" in error for error in attack["errors"])
@@ -175,10 +176,13 @@ async def test_terminal_create_is_refused_under_a_deny_policy(fake: Any, record:
 async def test_setsid_processes_of_an_acp_session_die_with_its_removal(fake: Any) -> None:
     """Attack row "setsid sleep 300 outlived the session's removal": one started through
     terminal/create, one started by the agent itself (holding the agent's pipes); both run
-    after their turns, and neither is left in /proc once the session is removed."""
-    engine, session = await fake(preset="auto")
+    after their turns, and neither is left in /proc once the session is removed. Without the
+    sandbox, whose own pid namespace would end the first with its command: this is the layer
+    beneath it, and the only one for what the agent starts itself."""
+    engine, session = await fake(sandbox=False)
     by_terminal, by_agent = unique_sleep(), unique_sleep()
-    await turn(engine, session, f"spawn {escaping(by_terminal)}")
+    async with approving(engine, session):
+        await turn(engine, session, f"spawn {escaping(by_terminal)}")
     assert said(await turn(engine, session, f"escape {by_agent}")) == "escaped"
     await until(lambda: sleepers(by_terminal) and sleepers(by_agent))
     await asyncio.wait_for(engine.remove(session.id), TIMEOUT)
@@ -189,7 +193,7 @@ async def test_terminal_variables_are_approved_and_cannot_unmark_the_session(fak
     """Attack row "setsid sleep 300 outlived the session's removal", hiding: the agent passes
     ACP variables with its command, one overriding the session's marker. The person is asked
     about the whole line, variables included, and the sleep still dies with the session."""
-    engine, session = await fake()
+    engine, session = await fake(sandbox=False)
     token = unique_sleep()
     subscription = engine.subscribe(accept=lambda e: e.session == session.id)
     await engine.send(session.id, f"spawn COCKPIT_SESSION=elsewhere HIDDEN=1 {escaping(token)}")
@@ -211,14 +215,15 @@ async def test_setsid_processes_of_the_shell_tool_die_with_the_session(open_engi
         config = Config()
         config.models["default"] = ModelConfig(model="openai/cockpit-sim", api_base=server.url,
                                                retry_base_s=0.05, stall_timeout_s=5)
-        config.approval.preset = "auto"
+        config.sandbox.enabled = False  # the layer beneath the sandbox, as in the test above
         engine = await open_engine(config, make_agent)
         (session,) = await engine.create_sessions(repo, name="shell")
         server.set_scenario({"steps": [{"tool_calls": [{"name": "run_shell", "arguments": {
             "command": escaping(token)}}]}]}, session=session.id)
-        await engine.send(session.id, "go")
-        await until(lambda: sleepers(token))
-        await until(lambda: session.state == State.IDLE)
+        async with approving(engine, session):
+            await engine.send(session.id, "go")
+            await until(lambda: sleepers(token))
+            await until(lambda: session.state == State.IDLE)
         assert sleepers(token)  # the command has ended; its setsid child has not
         await asyncio.wait_for(engine.remove(session.id), TIMEOUT)
         await until(lambda: not sleepers(token))
