@@ -35,6 +35,9 @@ from cockpit.agents.log_pump import LOG_MAX_BYTES  # noqa: E402
 from cockpit.agents.workspace import PathRefused  # noqa: E402
 from cockpit.config import Config, ModelConfig  # noqa: E402
 from cockpit.core import events as ev  # noqa: E402
+from cockpit.core import containment  # noqa: E402
+from cockpit.core.containment import session_cgroup, session_key  # noqa: E402
+from cockpit.core.process import run_process  # noqa: E402
 from cockpit.core.states import State  # noqa: E402
 from cockpit.server.daemon import process_alive, stop_server  # noqa: E402
 from cockpit.server.paths import ServerPaths  # noqa: E402
@@ -185,8 +188,37 @@ async def test_setsid_processes_of_an_acp_session_die_with_its_removal(fake: Any
         await turn(engine, session, f"spawn {escaping(by_terminal)}")
     assert said(await turn(engine, session, f"escape {by_agent}")) == "escaped"
     await until(lambda: sleepers(by_terminal) and sleepers(by_agent))
+    key = session_key(engine.hosts[session.id].env)
+    assert key is not None
+    cgroup = session_cgroup(key)
+    assert cgroup is None or cgroup.is_dir()  # None: no writable cgroup v2 here, the /proc sweep does it
     await asyncio.wait_for(engine.remove(session.id), TIMEOUT)
     await until(lambda: not sleepers(by_terminal) and not sleepers(by_agent))
+    assert cgroup is None or not cgroup.exists()  # and no empty cgroup is left behind
+
+
+async def test_without_cgroups_the_proc_sweep_finds_escaped_processes_by_their_variables(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Attack row "setsid sleep 300 outlived the session's removal", where no cgroup v2 is
+    writable: a `setsid` sleep (its variables intact) and one started with `env -i` by a
+    process of the session that stays its parent are both found in /proc and killed; a process
+    of another session is left alone."""
+    monkeypatch.setattr(containment, "cgroup_base", lambda: None)
+    ours = {**os.environ, "COCKPIT_SESSION": "s1", "COCKPIT_WORKTREE": str(tmp_path)}
+    theirs = {**ours, "COCKPIT_SESSION": "s2"}
+    escaped, wiped, other = unique_sleep(), unique_sleep(), unique_sleep()
+    await run_process(["/bin/sh", "-c", escaping(escaped)], tmp_path, ours, TIMEOUT)
+    parent = subprocess.Popen(["/bin/sh", "-c", f"env -i sleep {wiped}; :"], env=ours, start_new_session=True)
+    bystander = subprocess.Popen(["sleep", other], env=theirs)
+    try:
+        await until(lambda: sleepers(escaped) and sleepers(wiped) and sleepers(other))
+        assert await containment.end_session_processes(ours) >= 2
+        await until(lambda: not sleepers(escaped) and not sleepers(wiped))
+        parent.wait(TIMEOUT)
+        assert sleepers(other)
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 async def test_terminal_variables_are_approved_and_cannot_unmark_the_session(fake: Any) -> None:
