@@ -32,7 +32,9 @@ from cockpit.agents.acp_client import ConfinedFiles  # noqa: E402
 from cockpit.agents.factory import make_agent  # noqa: E402
 from cockpit.agents.file_io import read_regular  # noqa: E402
 from cockpit.agents.log_pump import LOG_MAX_BYTES  # noqa: E402
-from cockpit.agents.workspace import PathRefused  # noqa: E402
+from cockpit.agents.shell import ShellRunner  # noqa: E402
+from cockpit.agents.tools import run_tool  # noqa: E402
+from cockpit.agents.workspace import PathRefused, Workspace  # noqa: E402
 from cockpit.config import Config, ModelConfig  # noqa: E402
 from cockpit.core import events as ev  # noqa: E402
 from cockpit.core import containment  # noqa: E402
@@ -126,6 +128,18 @@ def test_devices_sockets_and_fifos_are_refused_without_being_opened(tmp_path: Pa
     (worktree / "big.bin").write_bytes(b"x" * 11)
     with pytest.raises(PathRefused, match="larger than 10 bytes"):
         read_regular(worktree / "big.bin", "big.bin", 10)
+
+
+async def test_the_built_in_agents_file_tools_refuse_a_fifo_too(tmp_path: Path) -> None:
+    """Attack row "FIFO + concurrent reads", through the built-in agent's tools: read_file and
+    write_file on a FIFO are refused by name (each blocked a pool thread for good before)."""
+    workspace = Workspace(make_repo(tmp_path / "wt"))
+    os.mkfifo(workspace.root / "pipe")
+    runner = ShellRunner()
+    for name, args in (("read_file", {"path": "pipe"}), ("write_file", {"path": "pipe", "content": "x"})):
+        outcome = await asyncio.wait_for(run_tool(workspace, name, args, shell_runner=lambda cmd, t: runner.run(
+            cmd, workspace.root, {}, t)), TIMEOUT)
+        assert not outcome.ok and "pipe is a FIFO (named pipe), not a regular file" in outcome.output
 
 
 # -- row: terminal/create ran any command with no approval and no transcript entry -----------------
