@@ -40,6 +40,7 @@ from cockpit.core import events as ev  # noqa: E402
 from cockpit.core import containment  # noqa: E402
 from cockpit.core.containment import session_cgroup, session_key  # noqa: E402
 from cockpit.core.process import run_process  # noqa: E402
+from cockpit.core.sandbox import availability  # noqa: E402
 from cockpit.core.states import State  # noqa: E402
 from cockpit.server.daemon import process_alive, stop_server  # noqa: E402
 from cockpit.server.paths import ServerPaths  # noqa: E402
@@ -172,6 +173,20 @@ async def test_terminal_create_asks_under_ask_shell_and_shows_in_the_transcript(
     assert {c["name"] for c in calls} == {"run_shell"}
     assert results[0]["denied"] is True and results[0]["output"] == "denied by the person: no"
     assert (results[1]["ok"], results[1]["output"]) == (True, "exit code 0\nseen\n")
+
+
+@pytest.mark.skipif(not availability().ok, reason="no sandbox here")
+async def test_terminal_create_runs_in_the_sessions_sandbox(fake: Any, record: Any, tmp_path: Path) -> None:
+    """Attack row "terminal/create runs any command unseen", confinement: the command runs
+    through the shell tool's launch path, so in the sandbox: it writes in the worktree, and a
+    file it writes outside the worktree never reaches the real file system."""
+    engine, session = await fake()
+    outside = tmp_path / "outside.txt"
+    async with approving(engine, session):
+        await turn(engine, session, f"spawn touch inside.txt {outside}; echo done")
+    (spawn,) = [r for r in record() if r["method"] == "spawn"]
+    assert spawn["output"].endswith("done\n")
+    assert (session.path / "inside.txt").exists() and not outside.exists()
 
 
 async def test_terminal_create_is_refused_under_a_deny_policy(fake: Any, record: Any) -> None:
