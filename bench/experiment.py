@@ -41,8 +41,9 @@ from cockpit.agents.llm_client import litellm
 from cockpit.config import Config, ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.engine import Engine
-from cockpit.experiment.demo import make_example_repo
+from cockpit.demo.experiment import make_example_repo
 from cockpit.experiment.loop import BETWEEN
+from cockpit.features import install
 
 PARAMS = '"""The knobs of the fit."""\n\nLEARNING_RATE = {lr}\nSTEPS = {steps}\nMOMENTUM = {momentum}\nDEGREE = {degree}\nWEIGHT_DECAY = 0.0\n'
 
@@ -123,6 +124,7 @@ async def main() -> None:
         try:
             config = Config()
             config.models["default"] = ModelConfig(model="openai/bench", api_base=url, retry_base_s=0.2)
+            install()
             engine = await Engine.open(folder / "home", config, agent_factory=make_agent)
             repo = make_example_repo(folder / "tiny-fit")
             try:

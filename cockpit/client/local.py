@@ -14,12 +14,13 @@ from pathlib import Path
 from cockpit.config import Config
 from cockpit.core.agent_api import AgentFactory
 from cockpit.core.engine import Engine
+from cockpit.features import install
 from cockpit.server.lock import LOCAL, SERVER, EngineLock, HomeInUse
 from cockpit.server.paths import ServerPaths
 
 
 @contextlib.asynccontextmanager
-async def local_engine(config: Config, *, home: Path | None = None,
+async def local_engine(config: Config | None, *, home: Path | None = None,
                        agent_factory: AgentFactory | None = None) -> AsyncIterator[Engine]:
     paths = ServerPaths.for_home(home)
     lock = EngineLock(paths)
@@ -30,7 +31,10 @@ async def local_engine(config: Config, *, home: Path | None = None,
                 if exc.holder is not None and exc.holder.role == SERVER else "quit it first")
         raise HomeInUse(f"{exc}: {hint}", exc.holder) from None
     try:
+        install()
         engine = await Engine.open(paths.home, config, agent_factory)
+        if config is None:
+            engine.watch_config()
         try:
             yield engine
         finally:

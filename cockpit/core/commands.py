@@ -1,5 +1,7 @@
 """Engine commands as JSON: the same verbs for the CLI, the UI and (later) the socket server.
 
+Features add theirs at start-up (`cockpit.core.registry`).
+
 A command is `{"cmd": "<name>", ...arguments}`; the result is JSON-able. Unknown commands and
 missing or unexpected arguments are `CockpitError`s that name the command and the argument.
 """
@@ -11,13 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from cockpit.errors import CockpitError
-from cockpit.experiment.commands import EXPERIMENT_COMMANDS
 
 if TYPE_CHECKING:
-    from cockpit.core.engine import Engine
+    from cockpit.core.ports import CommandEngine
 
 
-async def _create(engine: Engine, repo: str, **kwargs: Any) -> list[dict[str, Any]]:
+async def _create(engine: CommandEngine, repo: str, **kwargs: Any) -> list[dict[str, Any]]:
     try:
         inspect.signature(engine.create_sessions).bind(repo, **kwargs)
     except TypeError as exc:
@@ -25,15 +26,16 @@ async def _create(engine: Engine, repo: str, **kwargs: Any) -> list[dict[str, An
     return [s.to_dict() for s in await engine.create_sessions(repo, **kwargs)]
 
 
-async def _send_line(engine: Engine, line: str, focused: str | None = None, marked: list[str] = ()) -> list[str]:
+async def _send_line(engine: CommandEngine, line: str, focused: str | None = None, marked: list[str] = ()) -> list[str]:
     return [s.id for s in await engine.send_line(line, focused=focused, marked=marked)]
 
 
-async def _ls(engine: Engine) -> list[dict[str, Any]]:
-    return engine.snapshot()
+async def _ls(engine: CommandEngine) -> list[dict[str, Any]]:
+    paused = engine.paused
+    return [{**row, "paused": paused} for row in engine.snapshot()]
 
 
-async def _transcript(engine: Engine, session: str) -> list[dict[str, Any]]:
+async def _transcript(engine: CommandEngine, session: str) -> list[dict[str, Any]]:
     return [e.to_dict() for e in await engine.transcript(engine.get(session).id)]
 
 
@@ -46,7 +48,7 @@ async def _dicts(call: Awaitable[list[Any]]) -> list[dict[str, Any]]:
     return [item.to_dict() for item in await call]
 
 
-async def _term_input(engine: Engine, session: str, data: str) -> None:
+async def _term_input(engine: CommandEngine, session: str, data: str) -> None:
     if not isinstance(data, str):
         raise CockpitError(f"command 'term_input': data must be text, got {type(data).__name__}")
     backend = await engine.terminal(session)
@@ -54,7 +56,7 @@ async def _term_input(engine: Engine, session: str, data: str) -> None:
         backend.write_input(data)
 
 
-async def _term_resize(engine: Engine, session: str, cols: int, rows: int) -> bool:
+async def _term_resize(engine: CommandEngine, session: str, cols: int, rows: int) -> bool:
     """Resize the terminal if its program runs here; False when it does not (nothing started)."""
     for name, value in (("cols", cols), ("rows", rows)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000:
@@ -66,7 +68,7 @@ async def _term_resize(engine: Engine, session: str, cols: int, rows: int) -> bo
     return backend.running
 
 
-async def _term_screen(engine: Engine, session: str, start: bool = False) -> dict[str, Any] | None:
+async def _term_screen(engine: CommandEngine, session: str, start: bool = False) -> dict[str, Any] | None:
     """The whole screen of a terminal session (starting its program when `start`), else None."""
     backend = await engine.terminal(session, start=bool(start))
     return backend.screen_frame() if backend is not None else None
@@ -86,6 +88,7 @@ COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "rename": lambda e, session, name: _session_result(e.rename(session, name)),
     "archive": lambda e, session: _session_result(e.archive(session)),
     "unarchive": lambda e, session: _session_result(e.unarchive(session)),
+    "trust": lambda e, repo, revoke=False: e.trust(repo, revoke),
     "remove": lambda e, session, delete_branch=False: e.remove(session, delete_branch=delete_branch),
     "verify": lambda e, session: e.landing.verify(session),
     "merge_preview": lambda e, session, target=None: e.landing.preview(session, target),
@@ -106,11 +109,10 @@ COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "term_input": _term_input,
     "term_resize": _term_resize,
     "term_screen": _term_screen,
-    **EXPERIMENT_COMMANDS,
 }
 
 
-async def dispatch(engine: Engine, command: dict[str, Any]) -> Any:
+async def dispatch(engine: CommandEngine, command: dict[str, Any]) -> Any:
     args = dict(command)
     name = args.pop("cmd", None)
     handler = COMMANDS.get(name) if isinstance(name, str) else None

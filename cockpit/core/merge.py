@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cockpit.core.git import GitFailed, git, git_out
+from cockpit.core.model import Session
 from cockpit.core.worktrees import snapshot_tree
 from cockpit.errors import GitError
 
@@ -107,6 +108,19 @@ async def record_on_branch(worktree: Path, tip: SessionTip, commit: str) -> bool
         return False
     await git(worktree, "reset", "-q")
     return True
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A landing worked out but not done: the target still points at `target_commit`."""
+
+    session: Session
+    target: str
+    target_commit: str
+    tip: SessionTip
+    tip_commit: str  # the session's HEAD, or a commit of its snapshot on top of it
+    commit: str  # what the target will point at
+    strategy: str
 
 
 # -- building the result ------------------------------------------------------------------------

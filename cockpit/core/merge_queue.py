@@ -22,7 +22,7 @@ from cockpit.core.verify import passed_on
 from cockpit.errors import CockpitError
 
 if TYPE_CHECKING:
-    from cockpit.core.landing import Landing
+    from cockpit.core.ports import Desk
 
 
 @dataclass
@@ -43,7 +43,7 @@ class _Entry:
         }
 
 
-async def plan(landing: Landing, refs: list[str] | None = None) -> dict[str, Any]:
+async def plan(landing: Desk, refs: list[str] | None = None) -> dict[str, Any]:
     """Files, overlaps, conflicts and a suggested order for `refs` (default: every open session
     with changes)."""
     engine = landing.engine
@@ -72,7 +72,7 @@ async def plan(landing: Landing, refs: list[str] | None = None) -> dict[str, Any
     }
 
 
-async def _entry(landing: Landing, session: Session) -> _Entry:
+async def _entry(landing: Desk, session: Session) -> _Entry:
     entry = _Entry(session)
     try:
         info = await landing.engine.repo_info(session.repo_id)
@@ -88,7 +88,7 @@ async def _entry(landing: Landing, session: Session) -> _Entry:
     return entry
 
 
-async def _pair_conflicts(landing: Landing, a: _Entry, b: _Entry) -> list[str]:
+async def _pair_conflicts(landing: Desk, a: _Entry, b: _Entry) -> list[str]:
     info = await landing.engine.repo_info(a.session.repo_id)
     return (await merge_tree(info.root, a.commit, b.commit)).conflicts
 
@@ -119,7 +119,7 @@ def suggest_order(entries: list[_Entry], conflicts: dict[frozenset[str], list[st
     return first + later, blocked
 
 
-async def run(landing: Landing, order: list[str]) -> dict[str, Any]:
+async def run(landing: Desk, order: list[str]) -> dict[str, Any]:
     """Land the sessions in `order` one by one; stop at the first that does not land or is red.
 
     With a verify command configured, each merge result is verified in a scratch worktree
@@ -134,7 +134,7 @@ async def run(landing: Landing, order: list[str]) -> dict[str, Any]:
         raise CockpitError("queue_run needs an order of sessions (e.g. the order from queue_plan)")
     engine = landing.engine
     sessions = [engine.get(ref) for ref in order]
-    verifying = bool(landing.review.verify.strip())
+    verifying = all(landing.review(s).verify.strip() for s in sessions)
     landed: list[str] = []
     for position, session in enumerate(sessions, 1):
         scope = {"queue": {"position": position, "total": len(sessions)}}
@@ -156,10 +156,10 @@ async def run(landing: Landing, order: list[str]) -> dict[str, Any]:
     return {"landed": landed, "stopped": None, "remaining": [], "verified": verifying}
 
 
-def _stopped(landing: Landing, landed: list[str], rest: list[Session], reason: str, **details: Any) -> dict[str, Any]:
+def _stopped(landing: Desk, landed: list[str], rest: list[Session], reason: str, **details: Any) -> dict[str, Any]:
     session = rest[0]
     landing.engine.emit(session.id, ev.NOTICE, {"text": f"merge queue stopped at @{session.number}: {reason}"})
     return {
         "landed": landed, "stopped": {"session": session.id, "reason": reason, **details},
-        "remaining": [s.id for s in rest], "verified": bool(landing.review.verify.strip()),
+        "remaining": [s.id for s in rest], "verified": bool(landing.review(session).verify.strip()),
     }

@@ -31,7 +31,7 @@ from cockpit.core.worktrees import snapshot_tree
 from cockpit.errors import CockpitError, NotFound
 
 if TYPE_CHECKING:
-    from cockpit.core.engine import Engine
+    from cockpit.core.ports import ReviewEngine
 
 #: Events after which the set of worktrees worth watching may differ.
 _WATCH_SET_EVENTS = frozenset({ev.SESSION_CREATED, ev.SESSION_REMOVED, ev.SESSION_STATE})
@@ -41,7 +41,7 @@ _QUOTE_CAP = 4000  # characters of a reverted hunk quoted to the agent
 
 
 class Review:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: ReviewEngine):
         self._engine = engine
         self._notes: dict[str, list[str]] = defaultdict(list)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

@@ -10,7 +10,10 @@ is spent. The loop belongs to the cockpit, not to the agent's memory, so it neve
 Modules: `definition` (the TOML schema and its checks), `results` (results.tsv), `state` (what a
 restart needs), `gitops` (commit / restore in a worktree), `prompt` (what an agent is told),
 `loop` (one agent's loop), `runner` (one experiment and the per-engine manager), `commands`
-(the JSON commands), `cli` (`cockpit experiment …`), `demo` (the example with scripted agents).
+(the JSON commands). The package runs without a screen and imports no UI: the verbs
+(`cockpit experiment …`) are in `cockpit.cli_experiment`, the example with scripted agents in
+`cockpit.demo.experiment`, and `cockpit.features` registers the manager and the commands with
+the engine.
 
 Where things live: `$COCKPIT_HOME/experiments/<name>/` holds `results.tsv`, `state.json` and
 `logs/<session>.log` (the latest run of each agent, `baseline.log` for the base commit). None of

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cockpit.core import events as ev
 from cockpit.core.bus import Subscription
@@ -27,7 +27,11 @@ from cockpit.experiment.results import CRASH, DISCARD, KEEP, Row
 from cockpit.experiment.state import Best
 
 if TYPE_CHECKING:
-    from cockpit.experiment.runner import Experiment
+    from cockpit.core.engine import Engine
+    from cockpit.core.process import ShellResult
+    from cockpit.experiment.definition import Definition
+    from cockpit.experiment.results import ResultsFile
+    from cockpit.experiment.state import ExperimentState
 
 # Phases, as the leaderboard shows them.
 STARTING, TURN, RUN, BETWEEN, DONE = "starting", "agent", "running", "between", "done"
@@ -54,8 +58,42 @@ class Timing:
     overhead_s: float
 
 
+class Shared(Protocol):
+    """What a loop asks of its experiment (`runner.Experiment`): what every agent's loop shares."""
+
+    engine: Engine
+    definition: Definition
+    state: ExperimentState
+    results: ResultsFile
+    protected: list[str]
+    identity: tuple[str, ...]
+
+    @property
+    def name(self) -> str: ...
+
+    def stop_reason(self, loop: AgentLoop) -> str: ...
+
+    def prompt_for(self, loop: AgentLoop) -> str: ...
+
+    async def run_command(self, session: Session) -> ShellResult: ...
+
+    def measure(self, result: ShellResult) -> tuple[float | None, str]: ...
+
+    def write_log(self, agent: str, output: str) -> None: ...
+
+    def log_tail(self, output: str) -> str: ...
+
+    def record(self, loop: AgentLoop, row: Row, timing: Timing) -> None: ...
+
+    def global_best(self) -> Row | None: ...
+
+    def best_moved(self, loop: AgentLoop) -> None: ...
+
+    def agent_label(self, agent: str) -> str: ...
+
+
 class AgentLoop:
-    def __init__(self, experiment: Experiment, session_id: str):
+    def __init__(self, experiment: Shared, session_id: str):
         self.x = experiment
         self.session_id = session_id
         self.phase = STARTING

@@ -292,9 +292,32 @@ def _note(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from cockpit.experiment import demo
-
     if args.follow:
-        return asyncio.run(demo.run_following(args.agents, args.runs, args.json))
-    asyncio.run(demo.run_screen(args.agents, args.runs))
+        return asyncio.run(_demo_following(args.agents, args.runs, args.json))
+    asyncio.run(_demo_screen(args.agents, args.runs))
     return 0
+
+
+async def _demo_following(agents: int, runs: int, as_json: bool) -> int:
+    """The demo without a screen: a line per iteration until the budget is spent."""
+    from cockpit.demo.experiment import begin_demo, open_demo
+
+    engine, server, repo = await open_demo()
+    try:
+        return await follow_here(engine, lambda: begin_demo(engine, server, repo, agents, runs), as_json)
+    finally:
+        await engine.close()
+        await server.stop()
+
+
+async def _demo_screen(agents: int, runs: int) -> None:
+    from cockpit.demo.experiment import DEMO_LABEL, begin_demo, open_demo
+    from cockpit.ui.app import CockpitApp
+
+    engine, server, repo = await open_demo()
+    try:
+        name = await begin_demo(engine, server, repo, agents, runs)
+        await CockpitApp(engine, engine.config, label=DEMO_LABEL, repo=str(repo), experiment=name).run_async()
+    finally:
+        await engine.close()
+        await server.stop()

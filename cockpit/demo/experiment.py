@@ -4,6 +4,7 @@ The example (`examples/tiny-fit`) is copied into a fresh repository under
 `$COCKPIT_HOME/experiment-demo`, the scripted model server plays the `experiment` scenario (each
 agent gets its ideas rotated to start at a different one, so they race and share), and real
 built-in agents go through litellm's real HTTP path to it. Everything else is the real loop.
+This module sets the demo up; the verb that shows or follows it is in `cockpit.cli_experiment`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ async def open_demo(home: Path | None = None) -> tuple[Any, Any, Path]:
     from cockpit.agents.factory import make_agent
     from cockpit.core.engine import Engine
     from cockpit.demo.run import demo_config
+    from cockpit.features import install
     from cockpit.sim import ScriptedLLMServer
 
     home = home or cockpit_home() / "experiment-demo"
@@ -59,6 +61,7 @@ async def open_demo(home: Path | None = None) -> tuple[Any, Any, Path]:
     server = ScriptedLLMServer()
     await server.start()
     try:
+        install()
         engine = await Engine.open(home, demo_config(server.url), agent_factory=make_agent)
     except BaseException:
         await server.stop()
@@ -75,27 +78,3 @@ async def begin_demo(engine: Any, server: Any, repo: Path, agents: int, runs: in
     for index, session_id in enumerate(experiment.state.sessions):  # before any agent's first request
         server.set_scenario(rotated(scenario, index), session=session_id)
     return experiment.name
-
-
-async def run_following(agents: int, runs: int, as_json: bool) -> int:
-    """The demo without a screen: a line per iteration until the budget is spent."""
-    from cockpit.experiment.cli import follow_here
-
-    engine, server, repo = await open_demo()
-    try:
-        return await follow_here(engine, lambda: begin_demo(engine, server, repo, agents, runs), as_json)
-    finally:
-        await engine.close()
-        await server.stop()
-
-
-async def run_screen(agents: int, runs: int) -> None:
-    from cockpit.ui.app import CockpitApp
-
-    engine, server, repo = await open_demo()
-    try:
-        name = await begin_demo(engine, server, repo, agents, runs)
-        await CockpitApp(engine, engine.config, label=DEMO_LABEL, repo=str(repo), experiment=name).run_async()
-    finally:
-        await engine.close()
-        await server.stop()

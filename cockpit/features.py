@@ -1,0 +1,15 @@
+"""The features built on the engine, handed to it at start-up (core imports none of them).
+
+`install()` runs wherever an engine is opened outside core (the server, `--local`, the demos,
+the tests' conftest); it is idempotent.
+"""
+
+from __future__ import annotations
+
+from cockpit.core.registry import Feature, register
+from cockpit.experiment.commands import EXPERIMENT_COMMANDS
+from cockpit.experiment.runner import ExperimentManager
+
+
+def install() -> None:
+    register(Feature("experiments", ExperimentManager, EXPERIMENT_COMMANDS))
