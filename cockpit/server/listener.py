@@ -299,7 +299,7 @@ class Connection:
             snapshot, last = engine.snapshot_point()
             snapshot = [s for s in snapshot if wanted is None or s["id"] in wanted]
             cutoffs = {s["id"]: last.get(s["id"], 0) for s in snapshot}
-            await engine.store.flush()
+            await engine.store.written_or_blocked()  # a full disk must not keep a screen out
             tails = {}
             if tail > 0:
                 budget = min(ATTACH_SESSION_BYTES, max(PAGE_BYTES // 16, ATTACH_BYTES // max(len(cutoffs), 1)))
@@ -314,7 +314,7 @@ class Connection:
         self._cutoffs = cutoffs
         log.info("%s attached: %d sessions, %d scrollback events", self.name, len(snapshot),
                  sum(len(t) for t in tails.values()))
-        return {"sessions": snapshot, "last_seq": cutoffs, "tails": tails}
+        return {"sessions": snapshot, "last_seq": cutoffs, "tails": tails, "paused": engine.paused}
 
     async def _detach(self) -> dict[str, Any]:
         self._stop_forwarding()
