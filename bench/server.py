@@ -15,7 +15,15 @@ screen loads) and takes every pane's scrollback.
 - `attach_s`: from connect to having all of it. Target ≤ 1 s. `attach_full_s`: the same with
   all 2,000 events per session.
 
-Each figure is the median of several rounds. Usage: python bench/server.py [--quick] [--json] [--dir D]
+Hostile clients (bench/hostile.py, the attacks of issue #13.4) against the real server
+process, on a store whose one session holds a 60 MB transcript and one 60 MB event stored
+before events were capped: 8 clients send 200 MB request lines at once, a client asks for that
+transcript 20 times without reading, and 20 attaches take that session's scrollback.
+- `max_rss_mb`: the server's peak resident memory (VmHWM) over all of it. Target ≤ 300 MB.
+  `idle_rss_mb`: the same before the attacks.
+
+Each figure is the median of several rounds.
+Usage: python bench/server.py [--quick] [--json] [--dir D] [--hostile (only the hostile clients)]
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from typing import Any
 from _common import Report, median, parse_args
 
 from cockpit.core import events as ev
+
+import hostile  # noqa: E402  (after _common, which makes `cockpit` importable)
 
 _HERE = Path(__file__).resolve().parent
 ATTACH_SESSIONS = 50
@@ -188,6 +198,40 @@ async def attach_rounds(folder: Path, rounds: int) -> dict[str, Any]:
         await engine.close()
 
 
+# -- hostile clients --------------------------------------------------------------------------------
+
+
+def hostile_round(folder: Path, line_mb: int) -> dict[str, float]:
+    """The attacks against a real `cockpit server` process; its memory before and at peak."""
+    print(f"hostile clients: 8 × {line_mb} MB lines, 20 unread transcripts of 60 MB, 20 attaches past a "
+          "60 MB event", flush=True)
+    from cockpit.server.daemon import ensure_server, stop_server
+    from cockpit.server.lock import lock_holder
+    from cockpit.server.paths import ServerPaths
+
+    os.environ["XDG_CONFIG_HOME"] = str(folder / "xdg")  # the bench's server reads no user config
+    paths = ServerPaths(folder / "hostile-home")
+    repo = git_repo(folder / "hostile-repo")
+    hostile.seed_store(paths.home, repo, transcript_mb=60, huge_row_mb=60)
+    ensure_server(paths, repo)
+    try:
+        holder = lock_holder(paths)
+        assert holder is not None
+        idle = hostile.rss_mb(holder.pid, "VmRSS")
+        answers = hostile.huge_lines(paths, clients=8, size_mb=line_mb)
+        assert all("error" in a[0] and "result" in a[1] for a in answers), answers
+        hog, ids = hostile.never_reads(paths, asks=20)
+        pages = [hog.answer(i)["result"] for i in ids]
+        hog.close()
+        sizes = hostile.reattach(paths, times=20)
+        peak = hostile.rss_mb(holder.pid)
+        print(f"  idle {idle:.0f} MB; peak {peak:.0f} MB after 8 × {line_mb} MB lines, {len(pages)} unread "
+              f"transcripts, {len(sizes)} attaches of up to {max(sizes) / hostile.MB:.1f} MB", flush=True)
+        return {"idle_rss_mb": idle, "max_rss_mb": peak, "attach_answer_mb": max(sizes) / hostile.MB}
+    finally:
+        stop_server(paths)
+
+
 # -- the client side, in its own process ------------------------------------------------------------
 
 
@@ -236,15 +280,22 @@ async def client_attach(home: str, tail: int, rounds: int) -> None:
 
 
 async def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], lambda parser: parser.add_argument(
+        "--hostile", action="store_true", help="only the hostile-client load (max_rss_mb)"))
     agents, rate = 48, 30.0
     seconds, rounds = (6.0, 1) if args.quick else (12.0, 3)
     report = Report("server", args.quick)
+    if args.hostile:
+        with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
+            report_hostile(report, await asyncio.to_thread(hostile_round, Path(scratch), 200))
+        report.finish(args.json)
+        return
     with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
         print(f"delivery: {agents} agents × {rate:.0f} tokens/s × {seconds:.0f} s, {rounds} round(s)", flush=True)
         delivery = await delivery_rounds(Path(scratch), agents, rate, seconds, rounds)
         print(f"attach: {ATTACH_SESSIONS} sessions × {ATTACH_EVENTS} events", flush=True)
         attach = await attach_rounds(Path(scratch), 3 if args.quick else 7)
+        hostile_load = await asyncio.to_thread(hostile_round, Path(scratch), 200)
     report.add("agents", agents)
     report.add("tokens_per_round", int(median([d["tokens"] for d in delivery])), "tokens streamed per round")
     report.add("socket_tokens_per_round", int(median([d["socket_tokens"] for d in delivery])),
@@ -261,9 +312,17 @@ async def main() -> None:
     report.add("attach_events", attach["attach"]["events"], "events in that attach")
     report.add("attach_full_s", attach["attach_full"]["seconds"],
                f"attach, all {ATTACH_EVENTS} events per session", "s")
+    report_hostile(report, hostile_load)
     report.target("delivery_p99_ratio", lambda v: v <= 2, "≤ 2")
     report.target("attach_s", lambda v: v <= 1, "≤ 1 s")
     report.finish(args.json)
+
+
+def report_hostile(report: Report, figures: dict[str, float]) -> None:
+    report.add("idle_rss_mb", figures["idle_rss_mb"], "server memory before the hostile clients", "MB")
+    report.add("max_rss_mb", figures["max_rss_mb"], "server peak memory under the hostile clients", "MB")
+    report.add("attach_answer_mb", figures["attach_answer_mb"], "largest attach answer past a 60 MB event", "MB")
+    report.target("max_rss_mb", lambda v: v <= 300, "≤ 300 MB")
 
 
 if __name__ == "__main__":

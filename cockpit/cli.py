@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cockpit import __version__
 from cockpit.client import cli as agent_cli
-from cockpit.config import load_config
+from cockpit.client import trust_cli
 from cockpit.errors import CockpitError
 from cockpit import cli_experiment as experiment_cli
 from cockpit.server import cli as server_cli
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
     parser.add_argument("--repo", default=".", help="the git repository to work in (default: .)")
-    parser.add_argument("--serve", action="store_true", help="serve the cockpit in a browser tab (textual-serve)")
+    parser.add_argument("--serve", action="store_true", help="the cockpit in a browser tab: open the URL it prints (it carries a token)")
     parser.add_argument("--host", default="127.0.0.1", help="address for --serve (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port for --serve (default: 8000)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
     attach = sub.add_parser("attach", parents=[repo_option], help="open the screen on the running server")
     attach.set_defaults(attach=True)
-    for module in (agent_cli, server_cli):
+    for module in (agent_cli, server_cli, trust_cli):
         for name, handler in module.add_parsers(sub, [repo_option]).items():
             sub.choices[name].set_defaults(handler=handler)
 
@@ -66,9 +66,9 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     """The screen: attached to this home's server (started if needed), to --remote hosts, or --local."""
     from cockpit.ui import run
 
-    config = load_config(Path(args.repo))
+    config = trust_cli.load_and_tell(args.repo)  # the screen's look; the engine resolves per repository
     if args.local:
-        asyncio.run(run.run_cockpit(config, repo=args.repo))
+        asyncio.run(run.run_cockpit(config, repo=args.repo, engine_config=None))
         return 0
     if args.remote:
         from cockpit.client.multi import MultiClient

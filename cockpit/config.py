@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import re
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from cockpit.errors import ConfigError
@@ -28,6 +29,11 @@ MergeStrategy = Literal["squash", "merge", "rebase"]
 AfterMerge = Literal["keep", "remove-worktree", "remove"]
 
 
+def _ranged(default: Any, low: float, high: float | None) -> Any:
+    """A number field whose value must lie in [low, high] (no upper bound when high is None)."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
 @dataclass
 class ModelConfig:
     """A named model: any litellm model string plus where and how to reach it."""
@@ -36,12 +42,12 @@ class ModelConfig:
     api_base: str = ""
     #: Name of the environment variable holding the key; the key itself never enters config.
     api_key_env: str = ""
-    context_window: int = 0  # 0 = ask litellm, fall back to 128k
-    max_output_tokens: int = 4096
-    temperature: float = 0.0
-    retries: int = 4  # after a 429 / 5xx / timeout / dropped stream
-    retry_base_s: float = 1.0  # first back-off; doubles each try
-    stall_timeout_s: float = 90.0  # no chunk for this long = a dropped stream
+    context_window: int = _ranged(0, 0, 100_000_000)  # 0 = ask litellm, fall back to 128k
+    max_output_tokens: int = _ranged(4096, 1, 10_000_000)
+    temperature: float = _ranged(0.0, 0.0, 2.0)
+    retries: int = _ranged(4, 0, 100)  # after a 429 / 5xx / timeout / dropped stream
+    retry_base_s: float = _ranged(1.0, 0.0, 3600.0)  # first back-off; doubles each try
+    stall_timeout_s: float = _ranged(90.0, 0.001, 86400.0)  # no chunk for this long = a dropped stream
 
 
 @dataclass
@@ -70,31 +76,31 @@ class ApprovalConfig:
 class BudgetConfig:
     """Spending caps; 0 means no cap."""
 
-    session_usd: float = 0.0
-    total_usd: float = 0.0
-    session_tokens: int = 0
-    total_tokens: int = 0
+    session_usd: float = _ranged(0.0, 0.0, None)
+    total_usd: float = _ranged(0.0, 0.0, None)
+    session_tokens: int = _ranged(0, 0, None)
+    total_tokens: int = _ranged(0, 0, None)
 
 
 @dataclass
 class LayoutConfig:
     layout: LayoutName = "tiled"
-    main_size: int = 60  # percent of the screen for the main pane
-    min_pane_width: int = 30
-    min_pane_height: int = 6
+    main_size: int = _ranged(60, 10, 90)  # percent of the screen for the main pane
+    min_pane_width: int = _ranged(30, 1, 1000)
+    min_pane_height: int = _ranged(6, 1, 1000)
 
 
 @dataclass
 class WorktreeConfig:
     """How a fresh worktree is made ready to run."""
 
-    copy: list[str] = field(default_factory=list)  # copied from the main checkout
-    symlink: list[str] = field(default_factory=list)  # symlinked from the main checkout
+    copy: list[str] = field(default_factory=list, metadata={"inside": True})  # copied from the main checkout
+    symlink: list[str] = field(default_factory=list, metadata={"inside": True})  # symlinked from the main checkout
     setup: str = ""  # shell command run in the new worktree
     teardown: str = ""  # shell command run before the worktree is removed
-    setup_timeout: float = 600.0
-    port_base: int = 20000
-    port_block: int = 10
+    setup_timeout: float = _ranged(600.0, 0.001, 86400.0)
+    port_base: int = _ranged(20000, 1024, 65534)
+    port_block: int = _ranged(10, 1, 1000)
 
 
 @dataclass
@@ -103,14 +109,26 @@ class ReviewConfig:
 
     verify: str = ""  # shell command run in a worktree, e.g. "pytest -q"; empty = none
     verify_after_turn: bool = False
-    verify_timeout: float = 900.0
+    verify_timeout: float = _ranged(900.0, 0.001, 86400.0)
     gate_on_verify: bool = False  # refuse to merge unless the last verify of this change passed
     strategy: MergeStrategy = "squash"
     target: str = ""  # branch merged into; empty = the branch the session was made from
     after_merge: AfterMerge = "remove-worktree"  # "remove" also deletes the branch
     checkpoints: bool = True  # snapshot the worktree at the end of every agent turn
     watch: bool = True  # live "files changed" in pane headers (watchfiles)
-    large_file_lines: int = 3000  # longer diffs are folded until the person opens them
+    large_file_lines: int = _ranged(3000, 1, 10_000_000)  # longer diffs are folded until the person opens them
+
+
+@dataclass
+class SandboxConfig:
+    """Where commands (shell tool, terminals, set-up, verify) run: see `cockpit.core.sandbox`."""
+
+    enabled: bool = True  # false: commands run unconfined, and `auto` asks before shell commands
+    writable: list[str] = field(default_factory=list)  # more folders commands may write (caches); ~ expands
+    hidden: list[str] = field(default_factory=list)  # more paths commands must not see
+    #: Hosts commands may reach. There is no per-host filter yet: any entry turns the whole
+    #: network on for the commands; empty (the default) means no network at all.
+    allow_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +136,15 @@ class NotifyConfig:
     bell: bool = True
     desktop: bool = True
     hook: str = ""
+
+
+@dataclass
+class UiConfig:
+    """How the screen behaves."""
+
+    #: After Enter the focus goes back to the panes, so the next `q` or `i` is a key again and not
+    #: text for the agents; true keeps the instruction bar focused for several lines in a row.
+    keep_bar_open: bool = False
 
 
 @dataclass
@@ -159,6 +186,8 @@ class Config:
     worktrees: WorktreeConfig = field(default_factory=WorktreeConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def model(self, name: str) -> ModelConfig:
         return self.models.get(name) or self.models["default"]
@@ -208,19 +237,64 @@ def cockpit_home() -> Path:
 # Loading
 
 
-def load_config(repo: Path | None = None, *, user_file: Path | None = None) -> Config:
-    """Read the user's config and overlay the repository's `.cockpit.toml` on it."""
-    merged = _builtin_defaults()
-    sources: list[Path] = [user_file or user_config_path()]
-    if repo is not None:
-        sources.append(Path(repo) / ".cockpit.toml")
-    for path in sources:
-        if path.is_file():
-            raw = _read_toml(path)
-            # Validate each file on its own so errors name the file that holds the mistake.
-            _build(Config, raw, path, "")
+@dataclass
+class RepoFile:
+    """What became of a repository's `.cockpit.toml` when its config was loaded."""
+
+    path: Path
+    digest: str  # of the file's bytes; "" when there is none
+    trusted: bool
+    ignored: list[str]  # keys left out because the file is not trusted
+
+
+def load_config(repo: Path | None = None, *, user_file: Path | None = None, base: Config | None = None,
+                trust: Any = None) -> Config:
+    """Read the user's config and overlay the repository's `.cockpit.toml` on it (only its
+    harmless keys until the person trusts that file: `config_gate.py`)."""
+    return load_config_report(repo, user_file=user_file, base=base, trust=trust)[0]
+
+
+def load_config_report(repo: Path | None = None, *, user_file: Path | None = None, base: Config | None = None,
+                       trust: Any = None) -> tuple[Config, RepoFile | None]:
+    """`load_config`, plus what happened to the repository's file.
+
+    `base`: a Config to overlay instead of the user's file (an engine opened with one);
+    `trust`: the `TrustStore` to ask (default: the person's own).
+    """
+    if base is None:
+        merged = _builtin_defaults()
+        source: Path | str = user_file or user_config_path()
+        if Path(source).is_file():
+            raw = _read_toml(Path(source))
+            _check_file(raw, Path(source))  # each file on its own: errors name the file with the mistake
             _deep_merge(merged, raw)
-    return _build(Config, merged, sources[-1], "")
+        base = _build(Config, merged, source, "")
+    if repo is None:
+        return base, None
+    from cockpit.trust import REPO_FILE, TrustStore, file_digest
+
+    path = Path(repo) / REPO_FILE
+    digest = file_digest(path)
+    if not digest:
+        return base, None
+    raw = _read_toml(path)
+    _check_file(raw, path)
+    trusted = (trust or TrustStore()).is_trusted(repo, digest)
+    ignored: list[str] = []
+    if not trusted:
+        from cockpit.config_gate import gate
+
+        raw, ignored = gate(raw, base)
+    merged = dataclasses.asdict(base)
+    _deep_merge(merged, raw)
+    return _build(Config, merged, path, ""), RepoFile(path, digest, trusted, ignored)
+
+
+def untrusted_line(report: RepoFile) -> str:
+    """One line: which keys an untrusted repository file wanted, and how to trust it."""
+    repo = report.path.parent
+    return (f"{report.path} is not trusted, so these keys were ignored: {', '.join(report.ignored)}; "
+            f"if you trust this repository's config, run `cockpit trust {repo}`")
 
 
 def parse_config_text(text: str, source: str = "<config>") -> Config:
@@ -230,6 +304,44 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
     _build(Config, raw, source, "")
     _deep_merge(merged, raw)
     return _build(Config, merged, source, "")
+
+
+def _check_file(raw: dict[str, Any], path: Path) -> None:
+    """Validate one file's TOML on its own; a mistake names the file, the line and the key."""
+    try:
+        _build(Config, raw, path, "")
+    except ConfigError as exc:
+        message = str(exc)
+        found = re.match(rf"{re.escape(str(path))}: (?:unknown )?key '([^']+)'", message)
+        line = _line_of(path, found.group(1)) if found else None
+        if line is None:
+            raise
+        raise ConfigError(message.replace(f"{path}: ", f"{path}: line {line}: ", 1)) from None
+
+
+def _line_of(path: Path, dotted: str) -> int | None:
+    """The line of `path` that sets key `dotted` (`a.b.c`, `a.b[2]`), as far as a plain reading of
+    table headers and `key = value` lines can tell; None when it cannot."""
+    wanted = [part.strip('"') for part in re.sub(r"\[\d+\]$", "", dotted).split(".")]
+    table: list[str] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for number, text in enumerate(lines, 1):
+        text = text.strip()
+        header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]?\]", text)
+        if header:
+            table = [p.strip().strip('"') for p in header.group(1).split(".")]
+            if table == wanted:
+                return number
+            continue
+        assigned = re.match(r"([A-Za-z0-9_.\"' -]+?)\s*=", text)
+        if assigned:
+            key = table + [p.strip().strip('"').strip("'") for p in assigned.group(1).split(".")]
+            if key == wanted[:len(key)]:
+                return number
+    return None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -264,7 +376,8 @@ def _build(cls: type, raw: Any, source: Path | str, prefix: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: key '{prefix}' must be a table, got {_describe(raw)}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = set(fields)
     values: dict[str, Any] = {}
     for key, value in raw.items():
         dotted = f"{prefix}.{key}" if prefix else key
@@ -272,7 +385,23 @@ def _build(cls: type, raw: Any, source: Path | str, prefix: str) -> Any:
             expected = ", ".join(sorted(names))
             raise ConfigError(f"{source}: unknown key '{dotted}' (expected one of: {expected})")
         values[key] = _convert(hints[key], value, source, dotted)
+        _check_range(fields[key], values[key], source, dotted)
     return cls(**values)
+
+
+def _check_range(spec: dataclasses.Field[Any], value: Any, source: Path | str, key: str) -> None:
+    if spec.metadata.get("inside"):
+        for i, item in enumerate(value):
+            if outside_reason(item):
+                raise ConfigError(f"{source}: key '{key}[{i}]' must be a path inside the repository "
+                                  f"(relative, no '..'), got {item!r}")
+    bounds = spec.metadata.get("range")
+    if bounds is None:
+        return
+    low, high = bounds
+    if value < low or (high is not None and value > high):
+        allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{source}: key '{key}' must be {allowed}, got {value!r}")
 
 
 def _convert(hint: Any, value: Any, source: Path | str, key: str) -> Any:
@@ -307,11 +436,23 @@ def _scalar(hint: type, value: Any, source: Path | str, key: str) -> Any:
     ok = isinstance(value, hint) and not (hint is int and isinstance(value, bool))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: key '{key}' must be a finite number, got {value!r}")
     if not ok:
         raise ConfigError(
             f"{source}: key '{key}' must be {_SCALAR_NAMES[hint]}, got {_describe(value)}"
         )
     return value
+
+
+def outside_reason(pattern: str) -> str:
+    """Why a copy/symlink pattern could reach outside the repository ("" when it cannot)."""
+    path = PurePosixPath(pattern.replace("\\", "/"))
+    if path.is_absolute() or pattern.startswith("~"):
+        return "is not relative to the repository"
+    if ".." in path.parts:
+        return "climbs out with '..'"
+    return ""
 
 
 def _describe(value: Any) -> str:

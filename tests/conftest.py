@@ -7,7 +7,9 @@ writes the developer's home directory.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +80,15 @@ def make_repo(path: Path, files: Mapping[str, str] | None = None, *, branch: str
     run_git(path, "add", "-A")
     run_git(path, "commit", "-q", "--allow-empty", "-m", "initial")
     return path.resolve()
+
+
+@pytest.fixture
+def off_tmp() -> Iterator[Path]:
+    """A folder outside /tmp: the sandbox replaces /tmp with a private one, which would hide a
+    folder under it for the wrong reason; /var/tmp stays in view, read-only."""
+    path = Path(tempfile.mkdtemp(prefix="cockpit-test-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(name="make_repo")

@@ -14,6 +14,14 @@ Each prompt's text is a script; its first word picks what the agent does:
     quit                  end the turn, then exit (code 0) while idle
     env NAME…             say which of the named variables are set
 
+Hostile scripts (attack replays, tests/security/test_security_acp.py):
+
+    fifo N NAME           terminal/create `mkfifo NAME`, then N concurrent fs/read_text_file of it
+                          and one fs/write_text_file; records the errors
+    escape TOKEN          start `setsid sleep TOKEN` itself (holding its stdio), outside any terminal
+    spawn COMMAND…        terminal/create COMMAND without reporting a tool call; records the
+                          outcome (exit code and output, or the client's refusal)
+
 Options: `--spew-stderr N` writes N bytes to stderr before serving; `--restore resume|load|none`
 picks the session capability advertised; `--auth new|prompt` makes session/new or every prompt demand authentication;
 `--record FILE` appends one JSON line per request the agent received, for assertions on its side.
@@ -26,6 +34,7 @@ import asyncio
 import itertools
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -193,6 +202,40 @@ class FakeAgent:
         await self.conn.release_terminal(session_id=session_id, terminal_id=terminal_id)
         self.record("terminal", exit_code=exit_status.exit_code, output=output.output)
         await self.say(session_id, f"exit {exit_status.exit_code}: {output.output.strip()}")
+
+    async def do_fifo(self, session_id: str, rest: str) -> None:
+        count, _, name = rest.partition(" ")
+        made = await self.conn.create_terminal(session_id=session_id, command=f"mkfifo {name}")
+        await self.conn.wait_for_terminal_exit(session_id=session_id, terminal_id=made.terminal_id)
+        await self.conn.release_terminal(session_id=session_id, terminal_id=made.terminal_id)
+        path = self.path(session_id, name)
+        reads = await asyncio.gather(*(self.conn.read_text_file(session_id=session_id, path=path)
+                                       for _ in range(int(count))), return_exceptions=True)
+        try:
+            await self.conn.write_text_file(session_id=session_id, path=path, content="x")
+            wrote = "written"
+        except acp.RequestError as exc:
+            wrote = str(exc)
+        errors = [str(r) for r in reads if isinstance(r, acp.RequestError)]
+        self.record("fifo", errors=errors, write=wrote)
+        await self.say(session_id, f"{len(errors)} of {count} reads refused")
+
+    async def do_escape(self, session_id: str, rest: str) -> None:
+        subprocess.Popen(["setsid", "sleep", rest.strip()])  # inherits the agent's stdio on purpose
+        await self.say(session_id, "escaped")
+
+    async def do_spawn(self, session_id: str, rest: str) -> None:
+        try:
+            made = await self.conn.create_terminal(session_id=session_id, command=rest)
+        except acp.RequestError as exc:
+            self.record("spawn", refused=str(exc))
+            await self.say(session_id, f"refused: {exc}")
+            return
+        status = await self.conn.wait_for_terminal_exit(session_id=session_id, terminal_id=made.terminal_id)
+        output = await self.conn.terminal_output(session_id=session_id, terminal_id=made.terminal_id)
+        await self.conn.release_terminal(session_id=session_id, terminal_id=made.terminal_id)
+        self.record("spawn", exit_code=status.exit_code, output=output.output)
+        await self.say(session_id, f"spawned: exit {status.exit_code}")
 
     async def do_sleep(self, session_id: str, rest: str) -> schema.PromptResponse:
         await self.conn.session_update(session_id, acp.start_tool_call(

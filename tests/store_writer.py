@@ -5,7 +5,7 @@ Usage: python store_writer.py DB WRITERS
 Opens the store and runs WRITERS tasks, each appending events to its own session with
 `await store.append(...)`; after each append returns it prints "<session> <seq>" and flushes
 stdout. The parent kills it with SIGKILL at some point and checks every printed event is in the
-database.
+database. When the store becomes unable to write (a full disk) it prints "blocked <reason>".
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from cockpit.core.store import Store
 
 async def main(path: str, writers: int) -> None:
     store = await Store.open(path)
+    store.on_blocked = lambda reason: print(f"blocked {reason}" if reason else "unblocked", flush=True)
 
     async def writer(n: int) -> None:
         session = f"w{n}"

@@ -39,8 +39,10 @@ FAKE_AGENT = Path(__file__).with_name("fake_acp_agent.py")
 TIMEOUT = 30.0
 
 
-def fake_config(*args: str, pass_env: tuple[str, ...] = (), base: Config | None = None) -> Config:
+def fake_config(*args: str, pass_env: tuple[str, ...] = (), base: Config | None = None,
+                preset: str = "ask-shell") -> Config:
     config = base or Config()
+    config.approval.preset = preset  # type: ignore[assignment]
     config.agents["fake"] = AgentConfig(kind="acp", command=[sys.executable, str(FAKE_AGENT), *args],
                                         pass_env=list(pass_env))
     config.defaults.agent = "fake"
@@ -65,9 +67,10 @@ def record(tmp_path: Path) -> Callable[[], list[dict[str, Any]]]:
 async def fake(open_engine: Any, repo: Path, record: Any) -> Any:
     """`await fake(*agent_args)` → (engine, session) with the fake agent's session created."""
 
-    async def _make(*args: str, pass_env: tuple[str, ...] = (), ready: bool = True) -> tuple[Engine, Session]:
-        engine = await open_engine(config=fake_config("--record", record.path, *args, pass_env=pass_env),
-                                   agent_factory=make_agent)
+    async def _make(*args: str, pass_env: tuple[str, ...] = (), ready: bool = True,
+                    preset: str = "ask-shell") -> tuple[Engine, Session]:
+        engine = await open_engine(config=fake_config("--record", record.path, *args, pass_env=pass_env,
+                                                      preset=preset), agent_factory=make_agent)
         (session,) = await engine.create_sessions(repo, name="acp")
         if ready:
             await agent_ready(engine, session)
@@ -238,17 +241,21 @@ async def test_writes_and_reads_outside_the_worktree_are_refused(fake: Any, reco
 
 
 async def test_terminal_commands_run_in_the_worktree(fake: Any, record: Any) -> None:
-    engine, session = await fake()
+    """Under the `auto` preset a command runs unasked; the cockpit shows it as a `run_shell` call
+    of its own (with its exit code and output) besides the agent's own report of it."""
+    engine, session = await fake(preset="auto")
     events = await turn(engine, session, "run pwd && echo $COCKPIT_SESSION")
     assert said(events) == f"exit 0: {session.path}\n{session.id}"
-    (call,) = [e for e in events if e.kind == ev.TOOL_CALL]
-    assert (call.data["name"], call.data["arguments"]) == ("execute", {"command": "pwd && echo $COCKPIT_SESSION"})
-    (result,) = [e for e in events if e.kind == ev.TOOL_RESULT]
-    assert result.data["ok"] is True and result.data["output"] == f"{session.path}\n{session.id}\n"
+    calls = {e.data["name"]: e.data["arguments"] for e in events if e.kind == ev.TOOL_CALL}
+    assert calls == {"run_shell": {"command": "pwd && echo $COCKPIT_SESSION"},
+                     "execute": {"command": "pwd && echo $COCKPIT_SESSION"}}
+    results = {e.data["name"]: e.data for e in events if e.kind == ev.TOOL_RESULT}
+    assert results["execute"]["ok"] is True and results["execute"]["output"] == f"{session.path}\n{session.id}\n"
+    assert results["run_shell"]["output"] == f"exit code 0\n{session.path}\n{session.id}\n"
 
     events = await turn(engine, session, "run echo failing >&2; exit 7")
     assert said(events) == "exit 7: failing"
-    assert [e.data["ok"] for e in events if e.kind == ev.TOOL_RESULT] == [False]
+    assert [e.data["ok"] for e in events if e.kind == ev.TOOL_RESULT] == [False, False]
 
 
 async def test_terminals_keep_the_tail_and_end_their_process_group(tmp_path: Path) -> None:
@@ -538,3 +545,23 @@ async def test_the_agent_log_lives_in_the_engines_own_home(repo: Path, record: A
         assert (other / "logs" / f"acp-{session.id}.log").is_file()
     finally:
         await engine.close()
+
+
+async def test_a_red_pane_shows_why_the_agent_did_not_start(fake: Any, open_engine: Any, repo: Path,
+                                                             tmp_path: Path) -> None:
+    """Issue #12.5: a missing program or a login the agent wants showed only in `ls --json`;
+    on the screen the pane was red and empty."""
+    engine, login = await fake("--auth", "new", ready=False)
+    await until(lambda: login.state == State.ERROR)
+    config = engine.config
+    config.agents["mine"] = AgentConfig(kind="acp", command=["my-acp-agent", "--stdio"])
+    (missing,) = await engine.create_sessions(repo, name="m", agent="mine")
+    assert missing.state == State.ERROR
+    app = CockpitApp(engine, config)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause(0.2)
+        for session in (login, missing):
+            pane = app.grid.panes[session.id]
+            shown = " ".join(text for _, text in pane.tail.rows)
+            assert session.state_detail.split(":")[0] in shown, (session.state_detail, shown)
+            assert "✗ " + session.state_detail[:30] in shown

@@ -54,7 +54,7 @@ def test_new_ls_rm(repo, cockpit_env):
     assert [(s["number"], s["name"]) for s in listed] == [
         (1, "first"), (2, "Make the flaky test determinis-1"), (3, "Make the flaky test determinis-2"),
     ]
-    assert listed[0] == {**made, "state": "idle"}
+    assert listed[0] == {**made, "state": "idle", "paused": ""}  # "" while the store can write
 
     text = cockpit("ls", cwd=repo).stdout.splitlines()
     assert len(text) == 3 and text[0].startswith("@1 ") and "#api" in text[0]
@@ -108,3 +108,18 @@ def test_repo_option_works_before_and_after_the_subcommand(repo, tmp_path):
     before = cockpit("--repo", str(repo), "new", "before", cwd=elsewhere)
     assert after.returncode == 0 and before.returncode == 0, after.stderr + before.stderr
     assert "cockpit/after" in after.stdout and "cockpit/before" in before.stdout
+
+
+def test_new_warns_when_the_models_key_is_not_set(repo):
+    """Issue #12.5: `cockpit new` said nothing, and the first turn failed on the missing key."""
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    (repo / ".cockpit.toml").write_text('[models.default]\nmodel = "anthropic/claude-sonnet-4-5"\n')
+    run = [sys.executable, "-m", "cockpit", "--local", "new", "x", "--json"]
+    done = subprocess.run(run, cwd=repo, env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("warning: no API key for anthropic/claude-sonnet-4-5: set ANTHROPIC_API_KEY ")
+    assert "[models.default]" in done.stderr and json.loads(done.stdout)[0]["name"] == "x"
+    done = subprocess.run([*run[:-2], "y", "--json"], cwd=repo, env={**env, "ANTHROPIC_API_KEY": "sk-test"},
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert (done.returncode, done.stderr) == (0, "")

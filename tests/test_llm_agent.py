@@ -7,13 +7,13 @@ worktree, shell commands are real processes and events land in a real SQLite sto
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from proc_helpers import pids_of, unique_sleep
 
 from cockpit.agents.factory import make_agent
 from cockpit.config import BudgetConfig, Config, ModelConfig
@@ -191,19 +191,19 @@ async def test_malformed_tool_arguments_go_back_to_the_model(open_engine, repo, 
     assert "not valid JSON" in server.requests[-1]["messages"][-1]["content"]
 
 
-async def test_interrupt_kills_a_running_command_within_a_second(open_engine, repo, server, tmp_path):
+async def test_interrupt_kills_a_running_command_within_a_second(open_engine, repo, server):
     config = agent_config(server.url)
     config.approval.preset = "auto"
     engine = await open_engine(config, make_agent)
-    pid_file = tmp_path / "sleep.pid"
+    duration = unique_sleep()
     session = await new_session(engine, repo, server, {"steps": [
-        {"tool_calls": [{"name": "run_shell", "arguments": {"command": f"sleep 60 & echo $! > {pid_file}; wait"}}]},
+        {"tool_calls": [{"name": "run_shell", "arguments": {"command": f"sleep {duration} & touch started; wait"}}]},
     ]})
     deadline = time.monotonic() + 10
-    while not (pid_file.exists() and pid_file.read_text().strip()):
+    while not (session.path / "started").exists():  # the sandbox lets it write the worktree only
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
-    pid = int(pid_file.read_text())
+    (pid,) = pids_of(["sleep", duration])  # its pid outside the sandbox's pid namespace
     started = time.monotonic()
     await engine.interrupt(session.id)
     assert engine.sessions[session.id].state == State.IDLE
@@ -314,3 +314,27 @@ async def test_after_a_turn_the_engine_reports_what_the_session_changed(open_eng
     await wait_for(lambda: engine._tasks == set())
     stats = of(await kinds(engine, session.id), ev.DIFF_STAT)
     assert stats[-1] == {"files": 2, "added": 5, "removed": 1}  # new.txt +3; README -1 +2
+
+
+async def test_no_api_key_says_which_variable_to_set_and_where(open_engine, repo, monkeypatch):
+    """Issue #12.5: without a key the pane showed litellm's message cut mid-word ("…ANTHROP")."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    config = Config()
+    config.models["default"] = ModelConfig(model="anthropic/claude-sonnet-4-5")
+    engine = await open_engine(config=config, agent_factory=make_agent)
+    (session,) = await engine.create_sessions(repo, name="agent")
+    await engine.send(session.id, "go")
+    await wait_state(engine, session.id, State.ERROR)
+    (error,) = of(await kinds(engine, session.id), ev.ERROR)
+    assert error["text"] == (
+        "no API key for anthropic/claude-sonnet-4-5: set ANTHROPIC_API_KEY in the environment the cockpit runs "
+        "in, or choose another model (model, api_key_env) under [models.default] in config.toml; "
+        "`cockpit demo` needs no key")
+    assert engine.sessions[session.id].state_detail == error["text"]
+
+
+async def test_a_long_provider_message_is_cut_between_words() -> None:
+    from cockpit.agents.llm_client import classify
+
+    reason = str(classify(ValueError("Please set the variable " + "ANTHROPIC_API_KEY " * 40)))
+    assert reason.endswith("ANTHROPIC_API_KEY …") and len(reason) < 330

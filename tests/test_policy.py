@@ -109,10 +109,15 @@ def test_deny_patterns_also_match_the_whole_line() -> None:
 @pytest.mark.parametrize(("command", "parts"), [
     ("pytest -q", ["pytest -q"]),
     ("a && b || c; d & e | f", ["a", "b", "c", "d", "e", "f"]),
-    ("make 2>&1 | tee log &> out", ["make 2>&1", "tee log &> out"]),
+    ("make 2>&1 | tee log &> out", ["make", "tee log"]),  # redirections are not words
     ("echo $(date)", ["date", "echo $(date)"]),
-    ("echo 'x; y' \"a && b\"", ["echo 'x; y' \"a && b\""]),
-    ("echo a\\;b", ["echo a\\;b"]),
+    ("echo 'x; y' \"a && b\"", ["echo x; y a && b"]),  # one command, quotes removed
+    ("echo a\\;b", ["echo a;b"]),
+    ("pytest # '\ntouch X\n# '", ["pytest", "touch X"]),
+    ("pytest $'\\'';touch X;#'", ["pytest \\'", "touch X"]),
+    ("cat <<'EOF'\nrm -rf /\nEOF\nls", ["cat", "ls"]),  # a here-document is data
+    ("(cd sub && make) | tee", ["cd sub", "make", "tee"]),
+    ("diff <(curl a) b", ["curl a", "diff <(curl a) b"]),
     ("while true; do sleep 1; done", ["true", "sleep 1"]),
     ("{ ls; }", ["ls"]),
 ])
@@ -134,3 +139,73 @@ def test_bad_config_is_a_clear_value_error(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError) as error:
         ApprovalPolicy(**kwargs)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+# -- issue #13.2: bypasses of the old text splitter --------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    "pytest # '\ntouch X\n# '",  # a quote inside a comment hid the newline
+    "pytest #'\ntouch X #'",
+    "pytest $'\\'';touch X;#'",  # $'\'' is one word: the ; after it separates
+    "pytest > /outside/file",  # an allowed program writing wherever the redirection says
+    "pytest >> ~/.bashrc",
+    "pytest &> /tmp/x",
+    "pytest\ntouch X",
+    "pytest | (touch X)",
+    "pytest; `touch X`",
+    "pytest $(touch X)",
+    "pytest 'unclosed",  # cannot be read for sure
+])
+def test_allow_patterns_are_not_fooled(command: str) -> None:
+    """Attack row 13.2 (policy): `shell_allow=["pytest*"]` ran these unasked."""
+    assert shell(ApprovalPolicy(shell_allow=["pytest*"]), command) == "ask"
+
+
+def test_redirections_to_nowhere_stay_allowed() -> None:
+    policy = ApprovalPolicy(shell_allow=["pytest*"])
+    assert shell(policy, "pytest 2>&1 > /dev/null") == "auto"
+    assert shell(policy, "pytest # a comment with 'quotes") == "auto"
+
+
+@pytest.mark.parametrize("command", [
+    "\\rm -rf /",  # escaped command name
+    "'rm' -rf /",
+    "/bin/rm -rf /",  # absolute path
+    "./rm -rf /",
+    "rm -fr /",  # reordered flags
+    "rm -r -f /",
+    "rm -f -r -v /",
+    "X=1 /usr/bin/rm -rf /",
+    "sudo rm -rf /",  # commands run by another
+    "env A=1 rm -rf /",
+    "timeout 5 rm -rf /",
+    "xargs rm -rf < list",
+    "sh -c 'rm -rf /'",
+    "bash -ec \"ls; rm -rf /\"",
+    "eval 'rm -fr /'",
+    "find . -exec rm -rf {} +",
+    "ls #x\nrm -rf /",
+    "true $'\\'';rm -rf /;#'",
+])
+def test_deny_patterns_meet_every_spelling(command: str) -> None:
+    """Attack row 13.2 (policy): `shell_deny=["rm -rf *"]` fell to `\\rm`, `rm -fr`, `/bin/rm`."""
+    verdict = ApprovalPolicy("auto", shell_allow=["*"], shell_deny=["rm -rf *"]).decide("run_shell", {"command": command})
+    assert verdict.decision == "deny", verdict.reason
+
+
+@pytest.mark.parametrize(("command", "reason"), [
+    ("rm --recursive --force /", "long options"),
+    ("$CMD -rf /", "computed"),
+    ("\"$(echo rm)\" -rf /", "computed"),
+    ("cat <<EOF\n$(rm -rf /)\nEOF", "here-document"),
+    ("echo ${X:-$(rm -rf /)}", "substitution"),
+    ("echo 'open", "unclosed"),
+])
+def test_doubt_asks_even_under_auto(command: str, reason: str) -> None:
+    verdict = ApprovalPolicy("auto", shell_deny=["rm -rf *"]).decide("run_shell", {"command": command})
+    assert verdict.decision == "ask" and reason in verdict.reason
+
+
+def test_without_doubt_auto_runs() -> None:
+    policy = ApprovalPolicy("auto", shell_deny=["rm -rf *"])
+    assert shell(policy, "rm -f build.log && git status") == "auto"

@@ -115,7 +115,7 @@ async def test_a_client_of_another_protocol_version_is_refused_in_one_line(repo,
         await client.connect()
     await client.close()
     assert str(refused.value) == (f"the cockpit server at {paths.socket}: protocol version mismatch: the client "
-                                  "speaks '2.0', this server speaks '1.0' (run the same major version of cockpit "
+                                  "speaks '2.0', this server speaks '1.1' (run the same major version of cockpit "
                                   "on both ends)")
     monkeypatch.undo()
 

@@ -143,7 +143,7 @@ async def test_a_failing_write_fails_alone_and_is_rolled_back(store):
     store.append_nowait(Event("notice", "s", {"text": "before"}, 1))
     bad = asyncio.ensure_future(store.save_session(orphan))
     good = asyncio.ensure_future(store.append(Event("notice", "s", {"text": "after"}, 2)))
-    assert store._queue.qsize() == 1  # tasks not started yet; they queue in this same batch
+    assert len(store._queue) == 1  # tasks not started yet; they queue in this same batch
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
         await bad
     await good

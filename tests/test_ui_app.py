@@ -261,12 +261,38 @@ async def test_history_up_and_down_in_the_bar(engine: Engine, repo: Path) -> Non
     async with stack:
         await type_line(pilot, app, "first")
         await type_line(pilot, app, "second")
-        assert app.focused is app.bar.input
+        await pilot.press("i")
         seen = []
         for key in ("up", "up", "up", "down", "down"):
             await pilot.press(key)
             seen.append(app.bar.input.value)
         assert seen == ["second", "first", "first", "second", ""]
+
+
+async def test_after_enter_the_keys_go_back_to_the_panes(engine: Engine, repo: Path) -> None:
+    """Issue #12.1: the bar kept the focus, so the next `space` (or `q`, `i`) was typed into it."""
+    await make(engine, repo, 2)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        by_number = ids_by_number(engine)
+        app.focus_session(by_number[2])
+        await type_line(pilot, app, "first")
+        assert focused_number(app) == 2, "the focus goes back to the pane the line went to"
+        await pilot.press("space")
+        assert app.marked == {by_number[2]} and app.bar.input.value == ""
+
+
+async def test_keep_bar_open_keeps_the_bar_focused(open_engine: Callable[..., Any], repo: Path) -> None:
+    from cockpit.config import parse_config_text
+
+    engine = await open_engine(config=parse_config_text("[ui]\nkeep_bar_open = true\n"))
+    await make(engine, repo, 1)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        await type_line(pilot, app, "first")
+        assert app.focused is app.bar.input
+        await pilot.press(*"more")
+        assert app.bar.input.value == "more"
 
 
 async def test_the_bar_shows_what_is_typed_while_focused(engine: Engine, repo: Path) -> None:
@@ -514,3 +540,86 @@ async def test_a_late_timer_ticks_at_the_next_slot_not_the_one_after() -> None:
     # The tick after the late one belongs to the next slot (< 1 interval away); Textual 8.2.8
     # skipped that slot too (1-2 intervals): a key press waited up to 33 ms for its frame.
     assert gap < interval * 1.3, f"{gap * 1000:.0f} ms between ticks of a {interval * 1000:.0f} ms timer"
+
+
+# -- text is never markup ---------------------------------------------------------------------------
+
+
+def toast_texts(app: CockpitApp) -> list[str]:
+    """What the toasts show, rendered by Textual's own Toast (markup applied or not); `run_test`
+    mounts no toast rack, so each notification is rendered here."""
+    from textual.widgets._toast import Toast
+
+    return [Toast(n).render().plain for n in app._notifications if not n.title]
+
+
+async def test_the_verify_hint_keeps_its_brackets(engine: Engine, repo: Path) -> None:
+    """Issue #12.3: `set [review] verify = …` showed as `set verify = …` (taken for markup)."""
+    await make(engine, repo, 1)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        await pilot.press("v")
+        await until(pilot, lambda: any("verify" in t for t in toast_texts(app)), "the no-verify toast")
+        assert any("[review] verify" in t for t in toast_texts(app)), toast_texts(app)
+
+
+async def test_names_with_brackets_show_as_typed(engine: Engine, repo: Path) -> None:
+    """A session named `fix-[/]` (a stray markup close tag) in a toast, a dialog and the status bar."""
+    await make(engine, repo, 1)
+    app, pilot, stack = await start(engine)
+    async with stack:
+        app.label = "[sim] demo"
+        app._refresh_status()
+        await pilot.pause(0.05)
+        assert str(app.status.render()).startswith("[sim] demo")
+        app.notify("no session 'fix-[/]'", severity="error")
+        await until(pilot, lambda: any("fix-[/]" in t for t in toast_texts(app)), "the toast with the name")
+        from cockpit.ui.dialogs import Confirm
+        from textual.widgets import Label
+
+        await app.push_screen(Confirm("Remove @1 [bold]x[/bold]?"))
+        await pilot.pause(0.05)
+        assert "Remove @1 [bold]x[/bold]?" in [str(label.render()) for label in app.screen.query(Label)]
+
+
+# -- resizing -----------------------------------------------------------------------------------------
+
+
+def painted(app: CockpitApp) -> list[str]:
+    """The screen's lines as the terminal would get them now."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+async def test_a_terminal_resize_rewraps_the_panes_at_once(engine: Engine, repo: Path) -> None:
+    """Issue #12.6: pane text stayed wrapped at the old width until `L` was pressed."""
+    (session_id,) = await make(engine, repo, 1)
+    engine.emit(session_id, ev.TEXT, {"text": " ".join(f"w{i:03d}" for i in range(100))})
+    app, pilot, stack = await start(engine, size=(160, 20))
+    async with stack:
+        await pilot.resize_terminal(80, 20)
+        pane = app.grid.panes[session_id]
+        await until(pilot, lambda: pane.size.width == 80, "the pane at the new width")
+        await pilot.pause(0.1)
+        rows = [text for _, text in pane.tail.rows]
+        assert rows[0].startswith("w000 ") and rows[1].startswith("w016 ")  # 16 words a row at 79 columns
+        body = [line.rstrip("│").rstrip() for line in painted(app)[pane.region.y + 1:pane.region.bottom]]
+        assert [line for line in body if line] == rows[-len([line for line in body if line]):]
+        assert any(line.startswith("w016 ") for line in body), body
+
+
+async def test_the_status_bar_keeps_help_at_every_width(engine: Engine, repo: Path) -> None:
+    """Issue #12.6: at 80 columns `? help` fell off the end of the status bar."""
+    from cockpit.demo.run import DEMO_LABEL
+
+    engine.config.budgets.total_usd = 20.0
+    await make(engine, repo, 3)
+    app = CockpitApp(engine, engine.config, label=DEMO_LABEL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: len(app.grid.panes) == 3, "three panes")
+        await pilot.press("space")
+        for width in (80, 60, 40, 120):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause(0.1)
+            line = painted(app)[-1].rstrip()
+            assert line.endswith("│  ? help"), (width, line)
+            assert line.lstrip().startswith("DEMO") and len(line) <= width

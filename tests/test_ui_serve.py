@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -18,24 +13,7 @@ import pytest
 
 from cockpit.cli import main
 from cockpit.ui.serve import is_loopback, serve_command
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str, deadline: float) -> str:
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                assert response.status == 200
-                return response.read().decode("utf-8")
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+from serve_helpers import serving
 
 
 def test_serve_command_is_this_cockpit_on_the_same_repo(tmp_path: Path) -> None:
@@ -52,22 +30,19 @@ def test_serve_cannot_be_combined_with_a_subcommand(capsys: pytest.CaptureFixtur
 
 @pytest.mark.slow
 async def test_serve_shows_the_page_and_runs_the_cockpit_in_a_tab(repo: Path, tmp_path: Path) -> None:
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cockpit", "--repo", str(repo), "--serve", "--port", str(port)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        env=os.environ.copy(), start_new_session=True,  # its own group: its tabs' processes too
-    )
-    try:
-        page = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/", time.monotonic() + 30)
-        assert "<div>cockpit</div>" in page and "xterm" in page
-        assert f"ws://127.0.0.1:{port}/ws" in page
+    async with serving(repo, tmp_path / "serve.log") as served:
+        # unsafe: aiohttp keeps no cookies of IP-address hosts otherwise.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+            # The printed URL: the page, with the token; the cookie it sets lets the page through.
+            async with client.get(served.url) as response:
+                assert response.status == 200 and response.url.query.get("token") is None
+                page = await response.text()
+            assert "<div>cockpit</div>" in page and "xterm" in page
+            assert served.ws in page
 
-        # A tab: the websocket starts `cockpit --repo …` and relays its screen.
-        seen = b""
-        async with aiohttp.ClientSession() as client:
-            async with client.ws_connect(f"ws://127.0.0.1:{port}/ws?width=100&height=30") as ws:
+            # A tab: the websocket starts `cockpit --repo …` and relays its screen.
+            seen = b""
+            async with client.ws_connect(f"{served.ws}?width=100&height=30") as ws:
                 deadline = time.monotonic() + 30
                 while b"no agents" not in seen and time.monotonic() < deadline:
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -76,14 +51,4 @@ async def test_serve_shows_the_page_and_runs_the_cockpit_in_a_tab(repo: Path, tm
                             seen += message.data
                         elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                             break
-        assert b"no agents" in seen, (tmp_path / "serve.log").read_text(errors="replace")[-2000:]
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)  # any tab process left behind
-        log.close()
+        assert b"no agents" in seen, served.log_tail()

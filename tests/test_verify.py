@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from landing_helpers import review_config, write
+from proc_helpers import pids_of, unique_sleep
 
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
@@ -62,15 +63,20 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-async def test_a_timeout_ends_the_whole_process_group(open_engine, repo, tmp_path):
-    pid_file = tmp_path / "background.pid"
-    engine = await open_engine(config=review_config(verify=f"sleep 60 & echo $! > {pid_file}; wait", verify_timeout=0.5))
+async def test_a_timeout_ends_the_whole_process_group(open_engine, repo):
+    duration = unique_sleep()
+    # The sandbox lets the command write its worktree only, and gives it its own pid namespace:
+    # the background sleep is found by its command line, not by a pid it could write.
+    engine = await open_engine(config=review_config(verify=f"sleep {duration} & touch started; wait", verify_timeout=2))
     session = (await engine.create_sessions(repo, name="t"))[0]
 
-    result = await engine.landing.verify(session.id)
+    verifying = asyncio.create_task(engine.landing.verify(session.id))
+    while not (session.path / "started").exists():
+        await asyncio.sleep(0.02)
+    (pid,) = pids_of(["sleep", duration])
+    result = await verifying
 
     assert result["state"] == "timed-out" and result["exit_code"] is not None and result["exit_code"] < 0
-    pid = int(pid_file.read_text())
     for _ in range(200):  # the killed sleep may need a moment to be reaped
         if not _alive(pid):
             break

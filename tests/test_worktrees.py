@@ -338,8 +338,9 @@ async def test_setup_script_timeout(open_engine, setup_repo):
 
 
 async def test_teardown_runs_on_remove(open_engine, setup_repo, tmp_path):
-    marker = tmp_path / "torn-down.txt"
-    engine = await open_engine(_config(f'[worktrees]\nteardown = "echo $COCKPIT_SESSION $PWD >> {marker}"\n'))
+    marker = tmp_path / "out" / "torn-down.txt"  # outside the worktree: [sandbox] writable lets it write
+    engine = await open_engine(_config(f'[worktrees]\nteardown = "echo $COCKPIT_SESSION $PWD >> {marker}"\n'
+                                       f'[sandbox]\nwritable = ["{marker.parent}"]\n'))
     (session,) = await engine.create_sessions(setup_repo, name="t")
     assert not marker.exists()
     await engine.remove(session.id)

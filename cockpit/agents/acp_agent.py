@@ -4,8 +4,10 @@ The agent is a program speaking the Agent Client Protocol on its stdin/stdout. I
 session's worktree, in its own process group (closing the session ends it and everything it
 started), with an environment built from nothing but a few basics, the agent's `pass_env` (its
 API keys), its configured `env` and the session's variables: ACP's default would pass no keys,
-ours would pass every secret the cockpit has. Its stderr goes to a log file, since an unread pipe
-freezes an agent that writes more than 64 KiB there.
+ours would pass every secret the cockpit has. Its stderr is read without pause into a log file
+rotated at a few MiB (`log_pump`), since an unread pipe freezes an agent that writes more than
+64 KiB there. It joins its session's cgroup (`core.containment`), so whatever it starts, even
+with `setsid`, ends with the session.
 
 The process is started and the ACP session opened in the background when the backend starts, so
 creating a session never waits for `npx` to download an agent; a turn waits for it. Each `send`
@@ -25,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, default_environment, schema, text_block
+from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, schema, text_block
 from acp.client.connection import ClientSideConnection
 from acp.core import DEFAULT_STDIO_BUFFER_LIMIT_BYTES
 
@@ -33,18 +35,17 @@ from cockpit import __version__
 from cockpit.agents.acp_client import CockpitClient
 from cockpit.agents.acp_terminals import Terminals
 from cockpit.agents.acp_updates import UpdateMapper
+from cockpit.agents.log_pump import RotatingLog, start_log_pump
 from cockpit.agents.terminal import exit_text
 from cockpit.config import AgentConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
-from cockpit.core.process import terminate_group
+from cockpit.core.containment import contained, end_session_processes
+from cockpit.core.environment import agent_environment
+from cockpit.core.process import KILL_GRACE_S, terminate_group
 from cockpit.core.states import State
 from cockpit.errors import CockpitError, ConfigError
 
-#: Besides ACP's defaults (HOME, LOGNAME, PATH, SHELL, TERM, USER): a locale, a temp folder and
-#: where tools keep their config, so an agent finds its own login and settings.
-EXTRA_BASE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
-                  "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
 #: First start of an `npx` agent downloads it; longer than this is a hung agent.
 HANDSHAKE_TIMEOUT_S = 120.0
 #: How long an interrupted agent gets to end its turn before it is stopped the hard way.
@@ -69,15 +70,6 @@ class AgentFailed(CockpitError):
     """The agent could not be started, or its process or connection was lost."""
 
 
-def agent_environment(agent: AgentConfig, session_env: dict[str, str]) -> dict[str, str]:
-    """The whole environment of the agent's process (and of the commands it runs)."""
-    env = default_environment()
-    env.update({name: os.environ[name] for name in (*EXTRA_BASE_ENV, *agent.pass_env) if name in os.environ})
-    env.update(agent.env)
-    env.update(session_env)
-    return env
-
-
 @dataclass
 class _Link:
     """One running agent process, its connection and the ACP session opened on it."""
@@ -86,6 +78,7 @@ class _Link:
     conn: ClientSideConnection
     session_id: str = ""
     watcher: asyncio.Task[None] | None = None
+    stderr_pump: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -165,6 +158,7 @@ class AcpAgent:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._drop_link()
+        self._client.close()
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -211,22 +205,25 @@ class AcpAgent:
             return link
 
     async def _spawn(self) -> _Link:
-        self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Private: an agent may print what it should not (a key in an error message).
-        with open(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {shlex.join(self._argv)}\n".encode())
-            log.flush()
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
-                    cwd=self.host.worktree, env=self._env, start_new_session=True,
-                    limit=DEFAULT_STDIO_BUFFER_LIMIT_BYTES,
-                )
-            except OSError as exc:
-                raise AgentFailed(f"agent {self.name!r}: cannot start {shlex.join(self._argv)}: "
-                                  f"{exc.strerror or exc}") from None
+        log = RotatingLog(self.log_path)
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {shlex.join(self._argv)}\n".encode())
+        # Our own pipe, not asyncio's: Process.wait() waits for its pipes, which a process the
+        # agent started may hold open.
+        stderr, pump = await start_log_pump(log, f"acp-stderr-{self.host.session.id}")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *contained(self._argv, self._env), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=stderr, cwd=self.host.worktree, env=self._env, start_new_session=True,
+                limit=DEFAULT_STDIO_BUFFER_LIMIT_BYTES,
+            )
+        except OSError as exc:
+            pump.cancel()
+            raise AgentFailed(f"agent {self.name!r}: cannot start {shlex.join(self._argv)}: "
+                              f"{exc.strerror or exc}") from None
+        finally:
+            os.close(stderr)
         assert proc.stdin is not None and proc.stdout is not None
-        link = _Link(proc, connect_to_agent(self._client, proc.stdin, proc.stdout))
+        link = _Link(proc, connect_to_agent(self._client, proc.stdin, proc.stdout), stderr_pump=pump)
         link.watcher = asyncio.create_task(self._watch(link), name=f"acp-process-{self.host.session.id}")
         return link
 
@@ -246,11 +243,19 @@ class AcpAgent:
         if link is None:
             return
         await self._terminals.close()
-        await terminate_group(link.proc)
+        ending = asyncio.create_task(terminate_group(link.proc))
+        await asyncio.wait({ending}, timeout=KILL_GRACE_S + _CLOSE_TIMEOUT_S)
+        if not ending.done():
+            # Its group is gone, but something it started (setsid) holds its stdout open, and
+            # the process counts as ended only once that closes: end the session's processes.
+            await end_session_processes(self._env)
+            await asyncio.wait({ending}, timeout=_CLOSE_TIMEOUT_S)
+            ending.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(link.conn.close(), _CLOSE_TIMEOUT_S)
-        if link.watcher is not None:
-            link.watcher.cancel()
+        for task in (link.watcher, link.stderr_pump):
+            if task is not None:
+                task.cancel()
 
     async def _open_session(self, link: _Link) -> None:
         """Initialize, then resume or load the session a restarted cockpit had, else a new one."""
@@ -333,6 +338,7 @@ class AcpAgent:
         try:
             link = await self._connect()
             while self._queued and stop_reason != "cancelled":
+                await host.hold()
                 reason = host.budget_exceeded()
                 if reason:
                     self._queued.clear()

@@ -6,22 +6,36 @@ updates go on a queue (a handler must return at once, since `conn.prompt()` wait
 update handler still running before it returns), permission requests become the approval flow,
 file access is confined to the worktree like the built-in agent's tools, and commands run in the
 worktree in their own process groups. A refusal is an ACP error whose message the agent reads.
+
+Nothing an agent asks may stall the server: files are opened without blocking and only regular
+ones are read or written (`file_io`), on two threads of this client's own with a time limit, so
+a FIFO, a device or a hung file system ties up at most those threads, never the event loop's
+shared pool that the rest of the server needs. A command (`terminal/create`) goes through the
+same approval policy as the built-in shell tool (`ApprovalGate`, as `run_shell`) and is shown in
+the transcript as a `run_shell` call with its output, whether or not the agent reports it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import json
 import os
+import shlex
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from acp import RequestError, schema
 
-from cockpit.agents.acp_terminals import Terminals, UnknownTerminal
-from cockpit.agents.acp_updates import UpdateMapper
+from cockpit.agents.acp_terminals import ExitStatus, Terminals, UnknownTerminal
+from cockpit.agents.acp_updates import MAX_RESULT_CHARS, UpdateMapper
+from cockpit.agents.approval_gate import ApprovalGate
+from cockpit.agents.file_io import read_regular, write_regular
+from cockpit.agents.policy import SHELL_TOOL
 from cockpit.agents.workspace import PathRefused, Workspace
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost, ApprovalDecision
@@ -29,9 +43,13 @@ from cockpit.core.process import elide
 
 #: Largest file an agent may read through the client; beyond it the read is refused.
 MAX_READ_BYTES = 20_000_000
+#: Threads serving one agent's file requests, and how long one request may take.
+FILE_WORKERS = 2
+FILE_TIMEOUT_S = 30.0
 _INVALID_PARAMS = -32602
 _INTERNAL_ERROR = -32603
 _DETAIL_CHARS = 4_000
+_run_ids = itertools.count(1)
 
 #: Permission option kinds to pick, best first, for (approved, always).
 _OPTION_PREFERENCE = {
@@ -84,10 +102,7 @@ class ConfinedFiles:
 
     def read(self, path: str, line: int | None, limit: int | None) -> str:
         """The file's text from 1-based `line`, at most `limit` lines (blocking: run in a thread)."""
-        real = self.resolve(path)
-        if real.stat().st_size > MAX_READ_BYTES:
-            raise PathRefused(f"refused: {path} is larger than {MAX_READ_BYTES} bytes")
-        text = real.read_text(encoding="utf-8", errors="replace")
+        text = read_regular(self.resolve(path), path, MAX_READ_BYTES).decode("utf-8", errors="replace")
         if line is None and limit is None:
             return text
         lines = text.splitlines(keepends=True)
@@ -96,9 +111,7 @@ class ConfinedFiles:
 
     def write(self, path: str, content: str) -> None:
         """Write the file, making its folders (blocking: run in a thread)."""
-        real = self.resolve(path, for_write=True)
-        real.parent.mkdir(parents=True, exist_ok=True)
-        real.write_text(content, encoding="utf-8")
+        write_regular(self.resolve(path, for_write=True), path, content.encode("utf-8"))
 
 
 class CockpitClient:
@@ -114,6 +127,8 @@ class CockpitClient:
         #: was denied, so the person's reason follows as a message.
         self._follow_up = follow_up
         self.files = ConfinedFiles(host.worktree)
+        self.gate = ApprovalGate(host, host.config.approval, sandboxed=False)  # terminal/create is not yet sandboxed
+        self._io = ThreadPoolExecutor(max_workers=FILE_WORKERS, thread_name_prefix=f"acp-files-{host.session.id}")
         #: While a stored session is loaded the agent replays its history, which the store holds already.
         self.replaying = False
 
@@ -132,6 +147,7 @@ class CockpitClient:
         lines.append("options: " + " / ".join(option.name for option in options))
         detail = elide("\n".join(lines), _DETAIL_CHARS)  # a long input loses its middle, not the options
         try:
+            await self._host.hold()  # nothing starts while it could not be recorded (a full disk)
             decision = await self._host.request_approval(tool_call.kind or "tool", title, detail)
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -140,6 +156,9 @@ class CockpitClient:
             return cancelled_outcome()  # the person interrupted the turn: ACP's answer is "cancelled"
         if not decision.approved and decision.reason:
             self._follow_up(f"I did not allow “{title}”: {decision.reason}")
+        command = tool_call.raw_input.get("command") if isinstance(tool_call.raw_input, dict) else None
+        if decision.approved and isinstance(command, str):
+            self.gate.grant_once(SHELL_TOOL, command)  # its terminal/create is not asked again
         return permission_outcome(options, decision)
 
     # -- files -----------------------------------------------------------------------------------
@@ -151,12 +170,16 @@ class CockpitClient:
 
     async def write_text_file(self, session_id: str, path: str, content: str,
                               **_: Any) -> schema.WriteTextFileResponse:
+        await self._host.hold()
         await self._file_call("write", path, self.files.write, path, content)
         return schema.WriteTextFileResponse()
 
     async def _file_call(self, verb: str, path: str, work: Any, *args: Any) -> Any:
+        job = asyncio.get_running_loop().run_in_executor(self._io, functools.partial(work, *args))
         try:
-            return await asyncio.to_thread(work, *args)
+            return await asyncio.wait_for(job, FILE_TIMEOUT_S)
+        except TimeoutError:
+            raise RequestError(_INTERNAL_ERROR, f"cannot {verb} {path}: no answer within {FILE_TIMEOUT_S:g}s") from None
         except PathRefused as exc:
             self._host.emit(ev.NOTICE, {"text": f"agent's {verb} of {path} {exc}", "refused": True})
             raise RequestError(_INVALID_PARAMS, str(exc)) from None
@@ -170,6 +193,7 @@ class CockpitClient:
     async def create_terminal(self, session_id: str, command: str, args: list[str] | None = None,
                               env: list[schema.EnvVariable] | None = None, cwd: str | None = None,
                               output_byte_limit: int | None = None, **_: Any) -> schema.CreateTerminalResponse:
+        await self._host.hold()
         try:
             folder = self.files.resolve(cwd) if cwd else self.files.workspace.root
         except PathRefused as exc:
@@ -177,9 +201,40 @@ class CockpitClient:
             raise RequestError(_INVALID_PARAMS, str(exc)) from None
         if not folder.is_dir():
             raise RequestError(_INVALID_PARAMS, f"cwd {cwd} is not a folder")
+        line = shlex.join([command, *args]) if args else command
+        call_id = f"acp-run-{next(_run_ids)}"
+        arguments = {"command": line} if cwd is None else {"command": line, "cwd": cwd}
+        self._host.emit(ev.TOOL_CALL, {"id": call_id, "name": SHELL_TOOL, "kind": "execute", "arguments": arguments,
+                                       "via": "terminal/create"})
+        refusal = await self._command_refusal(line)
+        if refusal:
+            self._host.emit(ev.TOOL_RESULT, {"id": call_id, "name": SHELL_TOOL, "ok": False, "output": refusal,
+                                             "denied": True})
+            raise RequestError(_INVALID_PARAMS, f"{line}: {refusal}")
         terminal_id = self._terminals.create(command, args or [], {v.name: v.value for v in env or ()},
-                                             folder, output_byte_limit)
+                                             folder, output_byte_limit,
+                                             on_exit=functools.partial(self._command_ended, call_id))
         return schema.CreateTerminalResponse(terminal_id=terminal_id)
+
+    async def _command_refusal(self, line: str) -> str:
+        """"" when the policy (or the person) lets the command run, else why not."""
+        try:
+            return await self.gate.refusal(SHELL_TOOL, {"command": line})
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the connection is closing
+            return "not run: the person interrupted the turn"
+
+    def _command_ended(self, call_id: str, output: str, status: ExitStatus) -> None:
+        """The command's result in the transcript, worded like the shell tool's."""
+        how = f"killed by {status.signal}" if status.signal else f"exit code {status.exit_code}"
+        self._host.emit(ev.TOOL_RESULT, {"id": call_id, "name": SHELL_TOOL, "ok": status.exit_code == 0,
+                                         "output": elide(f"{how}\n{output or '(no output)'}", MAX_RESULT_CHARS)})
+
+    def close(self) -> None:
+        """Let go of the file threads (one stuck in a hung file system is abandoned, not awaited)."""
+        self._io.shutdown(wait=False, cancel_futures=True)
 
     async def terminal_output(self, session_id: str, terminal_id: str, **_: Any) -> schema.TerminalOutputResponse:
         with _known_terminal():

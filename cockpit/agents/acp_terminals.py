@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import signal
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +75,12 @@ class _Terminal:
         return ExitStatus(code, None)
 
 
+def _report_exit(terminal: _Terminal, on_exit: Callable[[str, ExitStatus], None]) -> None:
+    status = terminal.exit_status()
+    if status is not None:  # None: cancelled, the agent went away
+        on_exit(terminal.text(), status)
+
+
 class Terminals:
     """The commands one agent process has started, by terminal id."""
 
@@ -84,11 +90,16 @@ class Terminals:
         self._released: OrderedDict[str, str] = OrderedDict()
 
     def create(self, command: str, args: Sequence[str], env: Mapping[str, str], cwd: Path,
-               output_limit: int | None) -> str:
-        """Start `command` (with `args`, else as a `sh -c` line) in `cwd`; its terminal id."""
+               output_limit: int | None, on_exit: Callable[[str, ExitStatus], None] | None = None) -> str:
+        """Start `command` (with `args`, else as a `sh -c` line) in `cwd`; its terminal id.
+
+        `on_exit` gets the output kept and the exit status once the command has ended.
+        """
         argv = [command, *args] if args else ["/bin/sh", "-c", command]
         terminal = _Terminal(output_limit if output_limit and output_limit > 0 else DEFAULT_OUTPUT_LIMIT)
-        terminal.task = asyncio.create_task(self._run(terminal, argv, cwd, {**self._env, **env}))
+        task = terminal.task = asyncio.create_task(self._run(terminal, argv, cwd, {**self._env, **env}))
+        if on_exit is not None:
+            task.add_done_callback(lambda _: _report_exit(terminal, on_exit))
         terminal_id = f"term-{next(_terminal_ids)}"
         self._terminals[terminal_id] = terminal
         return terminal_id

@@ -12,8 +12,11 @@ def make_agent(host: AgentHost) -> AgentBackend:
     if agent.kind == "llm":
         from cockpit.agents.llm import LLMAgent
 
+        from cockpit.agents.model_keys import model_name
+
+        name = model_name(config, session.model or agent.model)
         try:
-            return LLMAgent(host, config.model(session.model or agent.model))
+            return LLMAgent(host, config.model(name), name)
         except ValueError as exc:  # the approval policy refused its settings
             raise ConfigError(f"config: [approval]: {exc}") from None
     if agent.kind == "terminal":

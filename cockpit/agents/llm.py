@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.agents import conversation
+from cockpit.agents.approval_gate import ApprovalGate
 from cockpit.agents.llm_client import (
     Completion, FatalLLMError, ToolCallDraft, TransientLLMError, context_window, stream_completion,
 )
-from cockpit.agents.policy import ApprovalPolicy
+from cockpit.agents.model_keys import missing_key
 from cockpit.agents.shell import ShellRunner
 from cockpit.agents.tools import run_tool, tool_specs
 from cockpit.agents.workspace import Workspace
 from cockpit.config import ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
+from cockpit.core.environment import agent_environment
+from cockpit.core.sandbox import sandbox_for
 from cockpit.core.states import State
 
 MEMORY_FILES = ("AGENTS.md", "CLAUDE.md")
@@ -38,17 +41,18 @@ code, and finish with a short summary of what you did."""
 
 
 class LLMAgent:
-    def __init__(self, host: AgentHost, model: ModelConfig):
+    def __init__(self, host: AgentHost, model: ModelConfig, model_name: str = "default"):
         self.host = host
         self.model = model
+        self.model_name = model_name  # its key under [models], named when its API key is missing
         self.workspace = Workspace(host.worktree)
-        approval = host.config.approval
-        self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny)
-        self.shell = ShellRunner()
+        sandbox = sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id)
+        self.gate = ApprovalGate(host, host.config.approval, sandboxed=sandbox is not None)
+        self.shell = ShellRunner(sandbox=sandbox)
+        self.env = agent_environment(host.config.agent(host.session.agent), host.env)
         self._messages: list[dict[str, Any]] | None = None
         self._queued: list[str] = []
         self._turn: asyncio.Task[None] | None = None
-        self._always: set[tuple[str, str]] = set()
 
     # -- AgentBackend --------------------------------------------------------------------------
 
@@ -96,6 +100,7 @@ class LLMAgent:
         try:
             while True:
                 self._take_queued()
+                await host.hold()
                 reason = host.budget_exceeded()
                 if reason:
                     host.emit(ev.ERROR, {"text": f"stopped: {reason}", "budget": True})
@@ -140,6 +145,9 @@ class LLMAgent:
     async def _complete_with_retries(self) -> Completion:
         host, model = self.host, self.model
         assert self._messages is not None
+        missing = missing_key(model, self.model_name)
+        if missing:  # say which variable to set, not litellm's long message cut in the pane
+            raise FatalLLMError(missing)
         budget = int(context_window(model) * _CONTEXT_SHARE) - model.max_output_tokens
         fitted, note = conversation.fit_context(self._messages, max(budget, 1000))
         if note:
@@ -190,32 +198,16 @@ class LLMAgent:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": output})
             return output
         host.emit(ev.TOOL_CALL, {"id": call.id, "name": call.name, "arguments": args})
-        refusal = await self._approval(call.name, args)
+        refusal = await self.gate.refusal(call.name, args)
         if refusal:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": refusal,
                                        "denied": True})
             return refusal
+        await host.hold()
         outcome = await run_tool(self.workspace, call.name, args, shell_runner=self._shell_in_worktree)
         host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": outcome.ok, "output": outcome.output})
         return outcome.output
 
     async def _shell_in_worktree(self, command: str, timeout: float):  # noqa: ANN202 - ShellResult
-        return await self.shell.run(command, Path(self.host.worktree), self.host.env, timeout)
+        return await self.shell.run(command, Path(self.host.worktree), self.env, timeout)
 
-    async def _approval(self, tool: str, args: dict[str, Any]) -> str:
-        """"" when the call may run, else the refusal the model reads."""
-        verdict = self.policy.decide(tool, args)
-        if verdict.decision == "auto":
-            return ""
-        if verdict.decision == "deny":
-            return f"denied by policy: {verdict.reason}"
-        key = (tool, str(args.get("command", "")))
-        if key in self._always:
-            return ""
-        title = str(args.get("command") or args.get("path") or tool)
-        decision = await self.host.request_approval(tool, title, json.dumps(args, indent=1)[:4000])
-        if decision.approved:
-            if decision.always:
-                self._always.add(key)
-            return ""
-        return "denied by the person" + (f": {decision.reason}" if decision.reason else "")

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,7 @@ def _one_line(exc: BaseException) -> str:
     text = re.sub(r"^(litellm\.\w+: )?(\w+Error: )?(\w+Exception - )?", "", text)
     status = getattr(exc, "status_code", None)
     label = type(exc).__name__ + (f" {status}" if status else "")
-    return f"{label}: {text[:300]}" if text else label
+    return f"{label}: {textwrap.shorten(text, 300, placeholder=' …')}" if text else label  # whole words
 
 
 def context_window(model: ModelConfig) -> int:

@@ -1,7 +1,7 @@
 """Any terminal program as an agent: a pseudo-terminal, emulated with pyte, supervised by state.
 
-The program runs in the session's worktree in its own session (so its own process groups) with
-the pty as controlling terminal, so job control, ^C and resizes work as in a real terminal.
+The program runs in the session's worktree, in the sandbox (`cockpit.core.sandbox`), in its own
+session (so its own process groups) with the pty as controlling terminal, so job control, ^C and resizes work as in a real terminal.
 Output is read without blocking from the event loop (`loop.add_reader`, many reads per wake-up),
 fed to a `TermScreen` in bounded slices, and published as `term.screen` events holding only the
 changed rows, at most `FRAME_HZ` times a second. Those events are live only; what is stored is
@@ -19,20 +19,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 import pty
 import re
 import shlex
+import shutil
 import signal
 import struct
 import termios
 import time
+from pathlib import Path
 
 from cockpit.agents.pty_screen import TermScreen
 from cockpit.config import AgentConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
+from cockpit.core.sandbox import child_exit_code, sandbox_for
 from cockpit.core.states import State, can_transition
 from cockpit.errors import CockpitError, ConfigError
 
@@ -130,6 +134,7 @@ class TerminalAgent:
         self._answered: tuple[int, str] | None = None  # the prompt the person already answered
         self._exit: str = ""  # how the last run ended; "" while running or before the first
         self._closing = False
+        self._sandboxed = False  # the program runs in the sandbox (its exit code is bwrap's)
 
     # -- AgentBackend ----------------------------------------------------------------------------
 
@@ -225,8 +230,16 @@ class TerminalAgent:
             env = {**os.environ, **self._host.env, **self._env}
             for name in ("COLUMNS", "LINES"):
                 env.pop(name, None)
+            sandbox = sandbox_for(self._host.config.sandbox, Path(self._host.worktree), self._host.home,
+                                  self._host.session.id)
+            self._sandboxed = sandbox is not None
+            argv = self._argv
+            if sandbox is not None:
+                if shutil.which(argv[0], path=env.get("PATH")) is None:  # bwrap would start, then fail
+                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+                argv = sandbox.wrap(argv)
             self._proc = await asyncio.create_subprocess_exec(
-                *self._argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(self._host.worktree), env=env,
+                *argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(self._host.worktree), env=env,
                 start_new_session=True, preexec_fn=_take_terminal,
             )
         except OSError as exc:
@@ -245,6 +258,8 @@ class TerminalAgent:
 
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
+        if self._sandboxed:
+            code = child_exit_code(code)
         self._read_available(burst=MAX_PENDING)  # whatever it wrote last
         self._finish(code)
 

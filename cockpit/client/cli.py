@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import load_config
 from cockpit.core import events as ev
 from cockpit.core.events import Event
 from cockpit.errors import CockpitError, NotFound
@@ -44,11 +43,13 @@ class SessionFailed(CockpitError):
 async def connected(args: argparse.Namespace, *, attach: bool = False, sessions: list[str] | None = None,
                     tail: int = 0) -> AsyncIterator[Any]:
     """The client this command line asks for: local server (default), `--remote`, or `--local`."""
-    config = load_config(Path(args.repo))  # a bad config is one line, before anything starts
+    from cockpit.client.trust_cli import load_and_tell
+
+    load_and_tell(args.repo)  # a bad config is one line, before anything starts
     if args.local:
         from cockpit.client.local import local_engine
 
-        async with local_engine(config) as engine:
+        async with local_engine(None) as engine:  # each repository's sessions get its own config
             yield engine
         return
     from cockpit.client.remote import RemoteClient, socket_opener, ssh_opener
@@ -86,9 +87,10 @@ def find_session(rows: list[dict[str, Any]], ref: str) -> dict[str, Any]:
     for row in rows:
         if row["id"] == key:
             return row
-    for row in rows:
-        if (key.isdigit() and row["number"] == int(key)) or key in (row["name"], row["slug"]):
-            return row
+    found = ([row for row in rows if row["number"] == int(key)] if key.isdigit()  # numbers win, always
+             else [row for row in rows if key in (row["name"], row["slug"])])
+    if found:
+        return found[0]
     raise NotFound(f"no session {ref!r} (see `cockpit ls`)")
 
 
@@ -103,6 +105,21 @@ def label(session: dict[str, Any]) -> str:
 # -- the verbs --------------------------------------------------------------------------------------
 
 
+def _key_warning(args: argparse.Namespace) -> str:
+    """What `cockpit new` warns about: the built-in agent's model has no API key in this
+    environment (the server started from it has none either), so the first turn would fail."""
+    from cockpit.agents.model_keys import missing_key, model_name
+
+    if args.remote or args.fork:  # another machine's environment; a fork runs its source's agent
+        return ""
+    config = load_config(Path(args.repo))
+    agent = config.agents.get(args.agent or config.defaults.agent)
+    if agent is None or agent.kind != "llm":  # an unknown agent is refused by the server itself
+        return ""
+    name = model_name(config, args.model or agent.model)
+    return missing_key(config.model(name), name)
+
+
 async def _new(args: argparse.Namespace) -> int:
     async with connected(args) as client:
         created = await client.execute({
@@ -115,6 +132,9 @@ async def _new(args: argparse.Namespace) -> int:
     else:
         for s in created:
             print(f"@{s['number']} {s['id']} {s['name']} on {s['branch']} at {s['worktree']}")
+    warning = _key_warning(args)  # after the sessions exist: a refusal stays the one line on stderr
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -124,12 +144,21 @@ async def _ls(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
+    for line in ls_lines(rows):
+        print(line)
+    return 0
+
+
+def ls_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """`ls` for a person: a PAUSED line first while the engine holds its agents, then a row each."""
     if not rows:
-        print("no sessions (create one with `cockpit new --task ...`)")
+        return ["no sessions (create one with `cockpit new --task ...`)"]
+    paused = next((s["paused"] for s in rows if s.get("paused")), "")
+    lines = [f"PAUSED  {paused}"] if paused else []
     for s in rows:
         tags = " ".join("#" + t for t in s["tags"])
-        print(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {s['name']:<24} {s['branch']:<32} {tags}".rstrip())
-    return 0
+        lines.append(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {s['name']:<24} {s['branch']:<32} {tags}".rstrip())
+    return lines
 
 
 async def _rm(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from cockpit.server.paths import ServerPaths
 
 
 @contextlib.asynccontextmanager
-async def local_engine(config: Config, *, home: Path | None = None,
+async def local_engine(config: Config | None, *, home: Path | None = None,
                        agent_factory: AgentFactory | None = None) -> AsyncIterator[Engine]:
     paths = ServerPaths.for_home(home)
     lock = EngineLock(paths)
@@ -33,6 +33,8 @@ async def local_engine(config: Config, *, home: Path | None = None,
     try:
         install()
         engine = await Engine.open(paths.home, config, agent_factory)
+        if config is None:
+            engine.watch_config()
         try:
             yield engine
         finally:

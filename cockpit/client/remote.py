@@ -166,8 +166,26 @@ class RemoteClient:
         cached = self._tails.pop(session_id, None)
         if cached is not None and 0 < tail <= self.tail:
             return cached[-tail:]
-        raw = await self._call("transcript", {"session": session_id, "tail": tail})
-        return [self._event(e) for e in raw]
+        return [self._event(e) for e in await self._transcript_pages(session_id, tail)]
+
+    async def _transcript_pages(self, session_id: str, tail: int) -> list[dict[str, Any]]:
+        """The server answers `transcript` a page at a time: ask until there is no more (the
+        last `tail` events paging back from the newest, or all of them paging forward)."""
+        if tail > 0:
+            pages: list[list[dict[str, Any]]] = []
+            wanted, before = tail, None
+            while wanted > 0:
+                page = await self._call("transcript", {"session": session_id, "tail": wanted, "before": before})
+                if not page:
+                    break
+                pages.append(page)
+                wanted, before = wanted - len(page), page[0]["seq"]
+            return [event for page in reversed(pages) for event in page]
+        events: list[dict[str, Any]] = []
+        while page := await self._call("transcript", {"session": session_id,
+                                                      "after": events[-1]["seq"] if events else 0}):
+            events.extend(page)
+        return events
 
     async def execute(self, command: dict[str, Any]) -> Any:
         params = dict(command)

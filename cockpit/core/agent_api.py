@@ -45,6 +45,9 @@ class AgentHost(Protocol):
     async def history(self) -> list[Event]: ...
     def add_usage(self, model: str, usage: Usage) -> None: ...
     def budget_exceeded(self) -> str: ...  # a reason, or "" when within budget
+    async def hold(self) -> None:
+        """Wait while the engine cannot record what the agent does (a full disk): call before
+        each model request and tool call."""
 
 
 class AgentBackend(Protocol):

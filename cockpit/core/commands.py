@@ -32,7 +32,8 @@ async def _send_line(engine: CommandEngine, line: str, focused: str | None = Non
 
 
 async def _ls(engine: CommandEngine) -> list[dict[str, Any]]:
-    return engine.snapshot()
+    paused = engine.paused
+    return [{**row, "paused": paused} for row in engine.snapshot()]
 
 
 async def _transcript(engine: CommandEngine, session: str) -> list[dict[str, Any]]:
@@ -88,6 +89,7 @@ COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "rename": lambda e, session, name: _session_result(e.rename(session, name)),
     "archive": lambda e, session: _session_result(e.archive(session)),
     "unarchive": lambda e, session: _session_result(e.unarchive(session)),
+    "trust": lambda e, repo, revoke=False: e.trust(repo, revoke),
     "remove": lambda e, session, delete_branch=False: e.remove(session, delete_branch=delete_branch),
     "verify": lambda e, session: e.landing.verify(session),
     "merge_preview": lambda e, session, target=None: e.landing.preview(session, target),

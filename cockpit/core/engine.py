@@ -12,17 +12,21 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
 import string
 from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import Config, cockpit_home, load_config
+from cockpit.config import AgentConfig, Config, cockpit_home, untrusted_line
 from cockpit.core import events as ev
 from cockpit.core import registry
 from cockpit.core.agent_api import AgentFactory, ApprovalDecision, TerminalBackend
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
+from cockpit.core.containment import end_session_processes
+from cockpit.core.environment import agent_environment
+from cockpit.core.configs import RepoConfigs
 from cockpit.core.events import Event
 from cockpit.core.git import git_out
 from cockpit.core.host import SessionHost
@@ -30,20 +34,24 @@ from cockpit.core.landing import Landing
 from cockpit.core.model import Repo, Session, Usage
 from cockpit.core.review import Review
 from cockpit.core.router import Route, route
+from cockpit.core.sandbox import Sandbox, sandbox_for, session_tmp, unavailable_reason
 from cockpit.core.setup import bring_local_files, port_block, run_script, session_env
 from cockpit.core.states import LIVE, State, check_transition
 from cockpit.core.store import Store
+from cockpit.core.textcap import cap_text
 from cockpit.core.worktrees import RepoInfo, Worktree, WorktreeManager
-from cockpit.errors import CockpitError, NotFound
+from cockpit.core.verify import verify_command
+from cockpit.errors import CockpitError, ConfigError, NotFound
 
 COALESCE_INTERVAL = 0.5
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
 class Engine:
-    def __init__(self, home: Path, config: Config, store: Store, agent_factory: AgentFactory | None):
+    def __init__(self, home: Path, config: Config | None, store: Store, agent_factory: AgentFactory | None):
         self.home = home
-        self.config = config
+        #: per repository: `config` (None: the user's file) overlaid by that repository's own file
+        self.configs = RepoConfigs(config)
         self.store = store
         self.worktrees = WorktreeManager(home)
         self.bus = EventBus()
@@ -55,6 +63,9 @@ class Engine:
         self._seq: dict[str, int] = {}
         self._last_number = 0
         self._coalescer = TextCoalescer(store.append_nowait)
+        self._writable = asyncio.Event()  # cleared while the store cannot write: agents hold
+        self._writable.set()
+        store.on_blocked = self._storage_changed
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # background work to finish before close
         self.review = Review(self)
@@ -77,13 +88,17 @@ class Engine:
         config: Config | None = None,
         agent_factory: AgentFactory | None = None,
     ) -> Engine:
-        """Open the store, restore every session, adopt worktrees a crash left behind."""
+        """Open the store, restore every session, adopt worktrees a crash left behind.
+
+        `config` None: the user's `config.toml`; each repository's `.cockpit.toml` overlays it for
+        that repository's sessions.
+        """
         home = Path(home) if home is not None else cockpit_home()
         home.mkdir(parents=True, exist_ok=True)
         os.chmod(home, 0o700)
         store = await Store.open(home / "cockpit.db")
-        engine = cls(home, config or load_config(), store, agent_factory)
         try:
+            engine = cls(home, config, store, agent_factory)
             await engine._restore()
         except BaseException:
             await store.close()
@@ -91,6 +106,32 @@ class Engine:
         engine._flusher = asyncio.create_task(engine._flush_loop(), name="cockpit-coalesce")
         engine.review.start()
         return engine
+
+    def watch_config(self) -> None:
+        """Re-read config files as they change and say so (a `config` event): for long-lived
+        engines. (Files are re-read on use anyway; this is what tells the screens.)"""
+        self._background(self.configs.watch(self._config_changed))
+
+    @property
+    def config(self) -> Config:
+        """The base config: the user's (or the one the engine was opened with), no repository's."""
+        return self.configs.base
+
+    def config_for(self, session: Session) -> Config:
+        """The config a session runs under: the base overlaid by its own repository's file."""
+        return self.configs.for_repo(self.repos[session.repo_id].path)
+
+    def _config_changed(self, status: str, line: str) -> None:
+        self.emit("", ev.CONFIG, {"status": status, "text": line})
+
+    def verify_command(self, session: Session) -> str:
+        """The session's verify command, or one line saying why there is none."""
+        config = self.config_for(session)
+        report = self.configs.report(self.repos[session.repo_id].path)
+        if not config.review.verify.strip() and report is not None and "review.verify" in report.ignored:
+            raise CockpitError(f"the verify command of {report.path} is ignored because that file is not trusted "
+                               f"(if you trust it: `cockpit trust {report.path.parent}`)")
+        return verify_command(config.review)
 
     async def _restore(self) -> None:
         self._last_number = int(await self.store.get_meta("last_number", "0"))
@@ -117,6 +158,7 @@ class Engine:
         """Stop every agent and make everything emitted so far durable (safe to call twice)."""
         if self.store.closed:
             return
+        self.configs.stop_watching()
         for service in self.services.values():  # first: an experiment loop would otherwise start agents again
             await service.close()
         await self.review.close()
@@ -146,7 +188,7 @@ class Engine:
     def emit(self, session_id: str, kind: str, data: dict[str, Any] | None = None) -> Event:
         seq = self._seq.get(session_id, 0) + 1
         self._seq[session_id] = seq
-        event = Event(kind, session_id, data or {}, seq)
+        event = Event(kind, session_id, cap_text(data) if data else {}, seq)  # events carry text, not files
         self.bus.publish(event)
         self._coalescer.feed(event)
         if kind == ev.TURN_END:
@@ -161,10 +203,11 @@ class Engine:
         if session is None or not session.path.is_dir():
             return
         tree = None
-        if self.config.review.checkpoints and not any(s.owns(session.id) for s in self.services.values()):
+        review = self.config_for(session).review
+        if review.checkpoints and not any(s.owns(session.id) for s in self.services.values()):
             tree = await self.review.checkpoint_turn(session)
         await self.review.report_diffstat(session, tree)
-        if self.config.review.verify_after_turn and self.config.review.verify:
+        if review.verify_after_turn and review.verify:
             await self.landing.verify(session.id)
         await self.review.deliver_notes(session)
 
@@ -185,6 +228,35 @@ class Engine:
         """Make everything emitted so far durable."""
         self._coalescer.flush()
         await self.store.flush()
+
+    # -- a store that cannot write -----------------------------------------------------------------
+
+    @property
+    def paused(self) -> str:
+        """Why agents are held (the store cannot write), naming the folder; "" when they are not."""
+        if not self.store.blocked:
+            return ""
+        return f"agents paused: {self.store.blocked} (free space in {self.home})"
+
+    def _storage_changed(self, reason: str) -> None:
+        """The store started or stopped failing to write: hold or release the agents and tell
+        every screen (a cockpit event, stored too once the store can write: a record of the pause)."""
+        if reason:
+            self._writable.clear()
+        else:
+            self._writable.set()
+        self.emit("", ev.STORAGE, {"paused": bool(reason), "reason": self.paused, "folder": str(self.home)})
+
+    async def hold(self, session: Session) -> None:
+        """Return at once while the store can write; else keep the session's agent here (its
+        state detail saying why) until it can, so nothing more happens that cannot be recorded."""
+        if self._writable.is_set():
+            return
+        state, detail = session.state, session.state_detail
+        self.set_state(session, state, self.paused)
+        await self._writable.wait()
+        if session.state == state:
+            self.set_state(session, state, detail)
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [s.to_dict() for s in sorted(self.sessions.values(), key=lambda s: s.number)]
@@ -221,7 +293,7 @@ class Engine:
             slug = entry.path.name
             base = await git_out(info.root, "merge-base", entry.head, "HEAD")
             made = Worktree(entry.path, entry.branch, slug, base, base)
-            session = self._new_session(repo, made, name=slug, agent=self.config.defaults.agent,
+            session = self._new_session(repo, made, name=slug, agent=self.configs.for_repo(repo.path).defaults.agent,
                                         model="", task="", tags=["adopted"])
             session.state = State.IDLE
             await self._register(session, notice=f"adopted worktree {entry.path} left by an earlier run")
@@ -244,15 +316,18 @@ class Engine:
         """Create `count` sessions (a fan-out of the same task when count > 1), concurrently."""
         if count < 1:
             raise CockpitError(f"count must be at least 1, got {count}")
-        agent = agent or self.config.defaults.agent
-        self.config.agent(agent)  # fail early on an unknown agent name
+        check_name(name)
         repo = await self.add_repo(repo_path)
         info = self._repo_info[repo.id]
+        config = self.configs.for_repo(info.root)
+        agent = agent or config.defaults.agent
+        config.agent(agent)  # fail early on an unknown agent name
         source = self.get(fork_of) if fork_of else None
         if base_ref is None and source is None:
-            base_ref = self.config.defaults.base_ref or None
+            base_ref = config.defaults.base_ref or None
         await self.worktrees.resolve_base(info, base_ref if source is None else source.base_commit)
         base = name or (task.split("\n")[0][:30] if task else "") or (f"fork-{source.slug}" if source else "session")
+        base = f"session-{base}" if base.isdigit() else base  # a number names a session by number
         names = [base if count == 1 else f"{base}-{i + 1}" for i in range(count)]
         # Numbers follow the names (@1 is x-1), whichever worktree happens to be ready first.
         numbers = [self._next_number() for _ in names]
@@ -270,6 +345,7 @@ class Engine:
             if source is not None:
                 session.forked_from = source.id
             await self._register(session)
+            self._tell_untrusted(session, info.root)
             await self._prepare(session, info)
             return session
 
@@ -292,11 +368,12 @@ class Engine:
     def _new_session(self, repo: Repo, made: Worktree, *, name: str, agent: str, model: str,
                      task: str, tags: list[str], number: int | None = None) -> Session:
         number = self._next_number() if number is None else number
+        config = self.configs.for_repo(repo.path)
         return Session(
             id=self._new_id(), number=number, name=name, slug=made.slug, repo_id=repo.id,
             branch=made.branch, base_ref=made.base_ref, base_commit=made.base_commit,
-            worktree=str(made.path), agent=agent, kind=getattr(self.config.agents.get(agent), "kind", ""),
-            model=model, task=task, tags=tags, port=port_block(number, self.config.worktrees),
+            worktree=str(made.path), agent=agent, kind=getattr(config.agents.get(agent), "kind", ""),
+            model=model, task=task, tags=tags, port=port_block(number, config.worktrees),
         )
 
     def _new_id(self) -> str:
@@ -306,10 +383,32 @@ class Engine:
                 return candidate
 
     def _env_for(self, session: Session) -> dict[str, str]:
+        try:
+            block = self.config_for(session).worktrees.port_block
+        except ConfigError:  # a repository file broken since: shown when the session is used
+            block = self.config.worktrees.port_block
         return session_env(
             session_id=session.id, name=session.name, worktree=session.path, branch=session.branch,
-            port=session.port, port_count=self.config.worktrees.port_block,
+            port=session.port, port_count=block,
         )
+
+    def _tell_untrusted(self, session: Session, root: Path) -> None:
+        """A session of a repository whose untrusted file wanted more than it got: say what was
+        left out and how to trust it (on the session, and to screens, which may ask)."""
+        report = self.configs.report(root)
+        if report is None or not report.ignored:
+            return
+        line = untrusted_line(report)
+        self.emit(session.id, ev.NOTICE, {"text": line})
+        self.emit("", ev.CONFIG, {"status": "untrusted", "text": line, "repo": str(report.path.parent),
+                                  "file": str(report.path), "digest": report.digest, "ignored": report.ignored})
+
+    async def trust(self, repo: str, revoke: bool = False) -> dict[str, Any]:
+        """Trust (or stop trusting) a repository's `.cockpit.toml` as it is now."""
+        root = Path(repo)
+        if revoke:
+            return {"repo": str(root.resolve()), "revoked": self.configs.trust.revoke(root)}
+        return {"repo": str(root.resolve()), "digest": self.configs.trust.trust(root)}
 
     async def _register(self, session: Session, notice: str = "") -> None:
         self.sessions[session.id] = session
@@ -318,17 +417,22 @@ class Engine:
         self.emit(session.id, ev.SESSION_CREATED, {"session": session.to_dict()})
         if notice:
             self.emit(session.id, ev.NOTICE, {"text": notice})
+        unconfined = unavailable_reason(self.config_for(session).sandbox)
+        if unconfined:
+            self.emit(session.id, ev.NOTICE, {"sandbox": False, "text": f"{unconfined}: this session's commands run "
+                                              "unconfined, and the built-in agent asks before each shell command"})
 
     async def _prepare(self, session: Session, info: RepoInfo) -> None:
         """Bring local files and run the set-up script; failures are shown, not fatal."""
-        cfg = self.config.worktrees
+        cfg = self.config_for(session).worktrees
         brought = await asyncio.to_thread(bring_local_files, info.root, session.path, cfg)
         if brought.files:
             self.emit(session.id, ev.NOTICE, {"text": f"brought from the main checkout: {', '.join(brought.files)}"})
         for line in brought.refused:
             self.emit(session.id, ev.NOTICE, {"text": line})
         if cfg.setup:
-            result = await run_script(cfg.setup, session.path, self.hosts[session.id].env, cfg.setup_timeout)
+            result = await run_script(cfg.setup, session.path, self.command_env(session), cfg.setup_timeout,
+                                      sandbox=self.sandbox(session, session.path))
             status = "ok" if result.ok else ("timed out" if result.timed_out else f"failed (exit {result.exit_code})")
             self.emit(session.id, ev.NOTICE, {
                 "text": f"set-up script {status}", "output": result.output, "ok": result.ok, "setup": True,
@@ -348,6 +452,7 @@ class Engine:
             await host.backend.start()
         except CockpitError as exc:
             host.backend = None
+            self.emit(session.id, ev.ERROR, {"text": str(exc)})  # the pane shows why it is red
             self.set_state(session, State.ERROR, str(exc))
             return
         if task:
@@ -355,12 +460,17 @@ class Engine:
         elif session.state == State.STARTING:
             self.set_state(session, State.IDLE)
 
-    async def _stop_agent(self, host: SessionHost) -> None:
+    async def _stop_agent(self, host: SessionHost, *, sweep: bool = False) -> None:
+        """Close the backend, then kill whatever the session's processes left running (`setsid`
+        and double-forked ones included); `sweep` does that even when no backend ran here."""
         host.cancel_approvals()
+        ran = host.backend is not None
         if host.backend is not None:
             backend, host.backend = host.backend, None
             with contextlib.suppress(Exception):
                 await backend.close()
+        if ran or sweep:
+            await end_session_processes(host.env)
 
     # -- sessions: state, usage, budget ----------------------------------------------------------
 
@@ -369,9 +479,11 @@ class Engine:
         key = ref.removeprefix("@")
         if key in self.sessions:
             return self.sessions[key]
-        for session in self.sessions.values():
-            if (key.isdigit() and session.number == int(key)) or key in (session.name, session.slug):
-                return session
+        sessions = self.sessions.values()
+        found = ([s for s in sessions if s.number == int(key)] if key.isdigit()  # numbers win, always
+                 else [s for s in sessions if key in (s.name, s.slug)])
+        if found:
+            return found[0]
         raise NotFound(f"no session {ref!r} (see `cockpit ls`)")
 
     def set_state(self, session: Session, state: State, detail: str = "") -> None:
@@ -398,7 +510,7 @@ class Engine:
 
     def budget_exceeded(self, session: Session) -> str:
         """Why the session must not spend more, or "" while every cap has room."""
-        caps = self.config.budgets
+        caps = self.config_for(session).budgets
         total = self.total_usage()
         checks = (
             (caps.session_usd, session.usage.cost_usd, "session budget ${cap:.2f}"),
@@ -458,7 +570,7 @@ class Engine:
         start every terminal at start-up).
         """
         session = self.get(ref)
-        agent = self.config.agents.get(session.agent)
+        agent = self.config_for(session).agents.get(session.agent)
         if agent is None or agent.kind != "terminal":
             raise CockpitError(f"session @{session.number} is not a terminal session (agent {session.agent!r})")
         host = self.hosts[session.id]
@@ -495,6 +607,7 @@ class Engine:
         return await self._updated(session)
 
     async def rename(self, ref: str, name: str) -> Session:
+        check_name(name)
         session = self.get(ref)
         session.name = name
         return await self._updated(session)
@@ -534,14 +647,26 @@ class Engine:
         """Stop the agent, run the tear-down script and remove the worktree (and the branch when
         asked); the session record stays, e.g. to show a merged session."""
         host = self.hosts[session.id]
-        await self._stop_agent(host)
+        await self._stop_agent(host, sweep=True)
         info = await self.repo_info(session.repo_id)
-        cfg = self.config.worktrees
+        cfg = self.config_for(session).worktrees
         if cfg.teardown and session.path.is_dir():
-            result = await run_script(cfg.teardown, session.path, host.env, cfg.setup_timeout)
+            result = await run_script(cfg.teardown, session.path, self.command_env(session), cfg.setup_timeout,
+                                      sandbox=self.sandbox(session, session.path))
             if not result.ok:
                 self.emit(session.id, ev.NOTICE, {"text": "tear-down script failed", "output": result.output})
+            await end_session_processes(host.env)
         await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
+        shutil.rmtree(session_tmp(self.home, session.id), ignore_errors=True)
+
+    def command_env(self, session: Session, **overrides: str) -> dict[str, str]:
+        """The environment of set-up, tear-down and verify: the session's agent's (its `pass_env`)."""
+        agent = self.config_for(session).agents.get(session.agent) or AgentConfig()
+        return agent_environment(agent, {**self.hosts[session.id].env, **overrides})
+
+    def sandbox(self, session: Session, worktree: Path) -> Sandbox | None:
+        """Where set-up, tear-down and verify commands of `session` run in `worktree`."""
+        return sandbox_for(self.config_for(session).sandbox, worktree, self.home, session.id)
 
     # -- JSON commands ---------------------------------------------------------------------------
 
@@ -550,3 +675,10 @@ class Engine:
         from cockpit.core.commands import dispatch
 
         return await dispatch(self, command)
+
+
+def check_name(name: str) -> None:
+    """Names that are only digits are refused: `47` must always mean session number 47."""
+    if name.strip().lstrip("@").isdigit():
+        raise CockpitError(f"a session name cannot be only digits ({name!r}): `@{name.strip().lstrip('@')}` "
+                           f"means session number {int(name.strip().lstrip('@'))}; add a letter, e.g. 'task-{name.strip()}'")

@@ -43,14 +43,18 @@ EXPERIMENT_RUN = "experiment.run"  # an agent's iteration ended: its results.tsv
 EXPERIMENT_STATE = "experiment.state"  # (session "") an experiment started, stopped, finished or failed
 # Terminal (PTY) sessions
 TERM_SCREEN = "term.screen"  # changed rows of the emulated screen; live only, never stored
+# Configuration (session "")
+CONFIG = "config"  # a config file was re-read ("reloaded"), is broken ("error"), or is not trusted ("untrusted")
 # Stream control for subscribers
 RESYNC = "resync"  # the subscriber fell behind; reload the snapshot
+# The cockpit itself (session "")
+STORAGE = "storage"  # the store cannot write (agents paused) or can again: {"paused", "reason", "folder"}
 
 #: Streamed kinds, delivered live one by one but stored coalesced as the mapped kind.
 COALESCED = {TEXT_DELTA: TEXT, THOUGHT_DELTA: THOUGHT}
 #: Kinds delivered live and never stored: they describe a moment (a terminal's screen) that a
 #: later reader gets whole from a command instead of by replaying every frame.
-EPHEMERAL = frozenset({TERM_SCREEN})
+EPHEMERAL = frozenset({TERM_SCREEN, CONFIG})
 
 
 @dataclass(slots=True)

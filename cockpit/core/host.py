@@ -50,7 +50,8 @@ class SessionHost:
 
     @property
     def config(self) -> Config:
-        return self._engine.config
+        """The session's own repository's config (never another repository's)."""
+        return self._engine.config_for(self._session)
 
     @property
     def worktree(self) -> Path:
@@ -71,6 +72,7 @@ class SessionHost:
         self._engine.set_state(self._session, state, detail)
 
     async def history(self) -> list[Event]:
+        await self.hold()  # the transcript is whole only once the store has written it
         return await self._engine.transcript(self._session.id)
 
     def add_usage(self, model: str, usage: Usage) -> None:
@@ -78,6 +80,9 @@ class SessionHost:
 
     def budget_exceeded(self) -> str:
         return self._engine.budget_exceeded(self._session)
+
+    async def hold(self) -> None:
+        await self._engine.hold(self._session)
 
     async def request_approval(self, tool: str, title: str, detail: str = "") -> ApprovalDecision:
         """Put the session in `waiting` until the person approves or denies."""

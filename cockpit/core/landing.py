@@ -42,22 +42,23 @@ class Landing:
         self.engine = engine
         self._verifying: dict[str, asyncio.Lock] = {}  # one verify at a time per session
 
-    @property
-    def review(self) -> ReviewConfig:
-        return self.engine.config.review
+    def review(self, session: Session) -> ReviewConfig:
+        """The merge desk settings of the session's repository."""
+        return self.engine.config_for(session).review
 
     # -- verify ----------------------------------------------------------------------------------
 
     async def verify(self, ref: str) -> dict[str, Any]:
         """Run the verify command in the session's worktree and keep the result on the session."""
         session = self.engine.get(ref)
-        command = verify_command(self.review)
+        command = self.engine.verify_command(session)
         self._need_worktree(session)
         async with self._verifying.setdefault(session.id, asyncio.Lock()):
             tree = await snapshot_tree(session.path)
             self._emit(session, ev.VERIFY, {"state": RUNNING, "tree": tree, "command": command})
-            result = await run_verify(command, session.path, self.engine.hosts[session.id].env,
-                                      self.review.verify_timeout, tree)
+            result = await run_verify(command, session.path, self.engine.command_env(session),
+                                      self.review(session).verify_timeout, tree,
+                                      sandbox=self.engine.sandbox(session, session.path))
             session.verify = result.to_dict()
             self._emit(session, ev.VERIFY, result.to_dict())
             if session.id in self.engine.sessions:
@@ -82,7 +83,7 @@ class Landing:
         The scratch worktree gets the session's local files and set-up script like a new
         session would; a failing set-up counts as red, with its output.
         """
-        command = verify_command(self.review)
+        command = self.engine.verify_command(session)
         info = await self.engine.repo_info(session.repo_id)
         tree = await git_out(info.root, "rev-parse", f"{commit}^{{tree}}")
         self._emit(session, ev.VERIFY, {"state": RUNNING, "tree": tree, "command": command, "commit": commit, **scope})
@@ -91,14 +92,15 @@ class Landing:
         try:
             async with await self.repo_lock(session):
                 await git(info.root, "worktree", "add", "--detach", "--quiet", str(path), commit)
-            cfg = self.engine.config.worktrees
+            cfg = self.engine.config_for(session).worktrees
             await asyncio.to_thread(bring_local_files, info.root, path, cfg)
-            env = {**self.engine.hosts[session.id].env, "COCKPIT_WORKTREE": str(path)}
+            env = self.engine.command_env(session, COCKPIT_WORKTREE=str(path))
             result = None
+            sandbox = self.engine.sandbox(session, path)
             if cfg.setup:
-                result = await run_verify(cfg.setup, path, env, cfg.setup_timeout, tree)
+                result = await run_verify(cfg.setup, path, env, cfg.setup_timeout, tree, sandbox=sandbox)
             if result is None or result.passed:
-                result = await run_verify(command, path, env, self.review.verify_timeout, tree)
+                result = await run_verify(command, path, env, self.review(session).verify_timeout, tree, sandbox=sandbox)
         finally:
             await self.engine.worktrees.remove(info, path, "")
             shutil.rmtree(path, ignore_errors=True)
@@ -168,13 +170,13 @@ class Landing:
 
     def target_name(self, session: Session, target: str | None = None) -> str:
         """The branch a session lands on: the argument, `[review] target`, or its base branch."""
-        return (target or self.review.target or session.base_ref).removeprefix("refs/heads/")
+        return (target or self.review(session).target or session.base_ref).removeprefix("refs/heads/")
 
     async def prepare(self, session: Session, *, strategy: str | None = None, message: str | None = None,
                       target: str | None = None, gate: bool = True) -> Prepared:
         """Check the session may land and build the result commit (objects only, nothing moves)."""
         self._check_mergeable(session)
-        strategy = strategy or self.review.strategy
+        strategy = strategy or self.review(session).strategy
         if strategy not in STRATEGIES:
             raise CockpitError(f"unknown merge strategy {strategy!r} (use one of: {', '.join(STRATEGIES)})")
         message = message if message is not None else await self.message(session.id, target)
@@ -219,7 +221,7 @@ class Landing:
                 "previous": prepared.target_commit, **(extra or {})}
         self.engine.set_state(session, State.MERGED, f"{prepared.strategy} into {prepared.target}")
         self._emit(session, ev.MERGED, data)
-        after = self.review.after_merge
+        after = self.review(session).after_merge
         if after != "keep" and session.path.is_dir():
             # A pull request is still open on the branch, so it is never deleted for one.
             delete_branch = after == "remove" and prepared.strategy != "pull-request"
@@ -350,7 +352,7 @@ class Landing:
         self._need_worktree(session)
 
     def _check_gate(self, session: Session, tip: SessionTip) -> None:
-        if self.review.gate_on_verify and not passed_on(session.verify, tip.tree):
+        if self.review(session).gate_on_verify and not passed_on(session.verify, tip.tree):
             raise CockpitError(
                 f"session @{session.number}: [review] gate_on_verify is on and verify has not passed on "
                 "its current change; run verify first"

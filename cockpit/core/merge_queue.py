@@ -134,7 +134,7 @@ async def run(landing: Desk, order: list[str]) -> dict[str, Any]:
         raise CockpitError("queue_run needs an order of sessions (e.g. the order from queue_plan)")
     engine = landing.engine
     sessions = [engine.get(ref) for ref in order]
-    verifying = bool(landing.review.verify.strip())
+    verifying = all(landing.review(s).verify.strip() for s in sessions)
     landed: list[str] = []
     for position, session in enumerate(sessions, 1):
         scope = {"queue": {"position": position, "total": len(sessions)}}
@@ -161,5 +161,5 @@ def _stopped(landing: Desk, landed: list[str], rest: list[Session], reason: str,
     landing.engine.emit(session.id, ev.NOTICE, {"text": f"merge queue stopped at @{session.number}: {reason}"})
     return {
         "landed": landed, "stopped": {"session": session.id, "reason": reason, **details},
-        "remaining": [s.id for s in rest], "verified": bool(landing.review.verify.strip()),
+        "remaining": [s.id for s in rest], "verified": bool(landing.review(session).verify.strip()),
     }

@@ -19,6 +19,7 @@ from cockpit.core.bus import EventFilter, Subscription
 from cockpit.core.events import Event
 from cockpit.core.merge import Prepared
 from cockpit.core.model import Session, Usage
+from cockpit.core.sandbox import Sandbox
 from cockpit.core.states import State
 from cockpit.core.store import Store
 from cockpit.core.verify import VerifyResult
@@ -80,6 +81,14 @@ class LandingEngine(Sessions, Protocol):
 
     async def remove_worktree(self, session: Session, *, delete_branch: bool = False) -> None: ...
 
+    def config_for(self, session: Session) -> Config: ...
+
+    def verify_command(self, session: Session) -> str: ...
+
+    def command_env(self, session: Session, **overrides: str) -> dict[str, str]: ...
+
+    def sandbox(self, session: Session, worktree: Path) -> Sandbox | None: ...
+
     async def _updated(self, session: Session) -> Session:
         """Save a changed session and announce it (the engine's own step after a change)."""
         ...
@@ -91,8 +100,7 @@ class Desk(Protocol):
     @property
     def engine(self) -> Sessions: ...
 
-    @property
-    def review(self) -> ReviewConfig: ...
+    def review(self, session: Session) -> ReviewConfig: ...
 
     def target_name(self, session: Session, target: str | None = None) -> str: ...
 
@@ -111,6 +119,8 @@ class Desk(Protocol):
 class CommandEngine(Protocol):
     """What the JSON commands with a body of their own call (the one-line ones reach the engine's
     public methods by name)."""
+
+    paused: str  # why every agent is held (the store cannot write), "" when they run
 
     @property
     def create_sessions(self) -> Callable[..., Awaitable[list[Session]]]: ...

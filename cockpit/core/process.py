@@ -3,8 +3,10 @@
 Each command runs in a new session, hence a new process group, and the whole group is ended when
 the command finishes, times out, is interrupted or its awaiting task is cancelled: background
 jobs (`server &`) would otherwise outlive the turn, pile up over a working day and keep our output
-pipe open. Output is captured as the head and tail of the stream, since a runaway command can
-print without end while the start (what ran) and the end (the error) are what matter.
+pipe open. A command started with a session's variables also joins that session's cgroup
+(`containment`), so what escapes its group by `setsid` still ends with the session. Output is
+captured as the head and tail of the stream, since a runaway command can print without end while
+the start (what ran) and the end (the error) are what matter.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from cockpit.core.containment import contained
 
 #: Characters kept from one process's output; bounds memory, not what the model reads.
 DEFAULT_CAPTURE_CHARS = 200_000
@@ -116,7 +120,7 @@ async def run_process(
         )
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=cwd, env=None if env is None else dict(env),
+                *contained(argv, env), cwd=cwd, env=None if env is None else dict(env),
                 stdin=asyncio.subprocess.DEVNULL, stdout=write_fd, stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )

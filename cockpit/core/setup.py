@@ -8,14 +8,14 @@ dev servers do not collide.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.config import WorktreeConfig
-from cockpit.core.process import ShellResult, run_process
+from cockpit.config import WorktreeConfig, outside_reason
+from cockpit.core.process import ShellResult
+from cockpit.core.sandbox import Sandbox, run_confined
 
 INCLUDE_FILE = ".worktreeinclude"
 _OUTPUT_CAP = 64_000
@@ -42,15 +42,25 @@ def port_block(number: int, cfg: WorktreeConfig) -> int:
 
 
 def include_patterns(repo_root: Path, cfg: WorktreeConfig) -> tuple[list[str], list[str]]:
-    """(patterns to copy, patterns to symlink) from config plus `.worktreeinclude`."""
+    """(patterns to copy, patterns to symlink) from config plus `.worktreeinclude`; lines that
+    would reach outside the repository are left out (`include_problems` names them)."""
     copy = list(cfg.copy)
-    listed = repo_root / INCLUDE_FILE
-    if listed.is_file():
-        for line in listed.read_text(encoding="utf-8", errors="replace").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                copy.append(line)
+    copy += [line for line, _ in _listed(repo_root) if not outside_reason(line)]
     return copy, list(cfg.symlink)
+
+
+def include_problems(repo_root: Path) -> list[str]:
+    """One line per `.worktreeinclude` line that points outside the repository (file:line)."""
+    return [f"{repo_root / INCLUDE_FILE}:{number}: {line!r} {outside_reason(line)}; only paths inside "
+            f"the repository are brought" for line, number in _listed(repo_root) if outside_reason(line)]
+
+
+def _listed(repo_root: Path) -> list[tuple[str, int]]:
+    listed = repo_root / INCLUDE_FILE
+    if not listed.is_file():
+        return []
+    lines = listed.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [(line.strip(), n) for n, line in enumerate(lines, 1) if line.strip() and not line.strip().startswith("#")]
 
 
 @dataclass(frozen=True)
@@ -64,36 +74,56 @@ def bring_local_files(repo_root: Path, worktree: Path, cfg: WorktreeConfig) -> B
 
     A symlink to a folder is refused when the main checkout ignores that folder but git would
     not ignore the link (a `data/` pattern matches folders only, and git sees a link as a
-    file): the link would show up as a new file that an agent might commit.
+    file): the link would show up as a new file that an agent might commit. Only what lies inside
+    the repository is brought (a committed `.worktreeinclude` is written by someone else): a
+    pattern or a symlink leading out is refused with one line, never followed.
     """
     copy, link = include_patterns(repo_root, cfg)
     brought: list[str] = []
-    refused: list[str] = []
+    refused: list[str] = include_problems(repo_root)
     for patterns, mode in ((copy, "copy"), (link, "link")):
         for pattern in patterns:
-            for source in sorted(repo_root.glob(pattern)):
+            try:
+                sources = sorted(repo_root.glob(pattern))
+            except (ValueError, NotImplementedError) as exc:
+                refused.append(f"worktrees.{'symlink' if mode == 'link' else 'copy'}: {pattern!r}: {exc}")
+                continue
+            for source in sources:
                 rel = source.relative_to(repo_root)
                 if rel.parts and rel.parts[0] == ".git":
                     continue
-                target = worktree / rel
-                if target.exists() or target.is_symlink():
-                    continue  # tracked files and earlier matches win
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if mode == "link":
-                    target.symlink_to(source)
-                    if source.is_dir() and _ignored(repo_root, rel) and not _ignored(worktree, rel):
-                        target.unlink()
-                        refused.append(
-                            f"{rel}: not symlinked, git would not ignore the link (ignore it as "
-                            f"`/{rel}` without a trailing slash, or copy it instead)"
-                        )
-                        continue
-                elif source.is_dir():
-                    shutil.copytree(source, target, symlinks=True)
-                else:
-                    shutil.copy2(source, target)
-                brought.append(str(rel))
+                try:
+                    problem = _bring(repo_root, worktree, rel, mode)
+                except OSError as exc:
+                    problem = f"{rel}: not brought: {exc.strerror or exc}"
+                if problem:
+                    refused.append(problem)
+                elif problem is not None:
+                    brought.append(str(rel))
     return Brought(brought, refused)
+
+
+def _bring(repo_root: Path, worktree: Path, rel: Path, mode: str) -> str | None:
+    """Copy or link one file or folder; a line saying why not, "" when done, None when skipped."""
+    source, target = repo_root / rel, worktree / rel
+    if not source.resolve().is_relative_to(repo_root.resolve()):
+        return f"{rel}: not brought, it leads outside the repository (to {source.resolve()})"
+    if target.exists() or target.is_symlink():
+        return None  # tracked files and earlier matches win
+    if not target.parent.resolve().is_relative_to(worktree.resolve()):
+        return f"{rel}: not brought, its folder in the worktree leads outside it"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "link":
+        target.symlink_to(source)
+        if source.is_dir() and _ignored(repo_root, rel) and not _ignored(worktree, rel):
+            target.unlink()
+            return (f"{rel}: not symlinked, git would not ignore the link (ignore it as "
+                    f"`/{rel}` without a trailing slash, or copy it instead)")
+    elif source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        shutil.copy2(source, target)
+    return ""
 
 
 def _ignored(checkout: Path, rel: Path) -> bool:
@@ -104,10 +134,15 @@ def _ignored(checkout: Path, rel: Path) -> bool:
     return done.returncode == 0
 
 
-async def run_script(command: str, cwd: Path, env: dict[str, str], timeout: float) -> ShellResult:
-    """Run a set-up or tear-down command; never raises for the script's own failure.
+async def run_script(
+    command: str, cwd: Path, env: dict[str, str], timeout: float, *, sandbox: Sandbox | None
+) -> ShellResult:
+    """Run a set-up, tear-down or verify command with exactly the environment `env` (see
+    `cockpit.core.environment`); never raises for the script's own failure.
 
-    It runs in its own process group, which ends with it: background jobs a script starts do
-    not outlive it. A timed-out script still shows what it printed.
+    It runs in `sandbox` (None: unconfined) and in its own process group, which ends with it:
+    background jobs a script starts do not outlive it. A timed-out script still shows what it
+    printed.
     """
-    return await run_process(["bash", "-c", command], cwd, {**os.environ, **env}, timeout, capture_chars=_OUTPUT_CAP)
+    return await run_confined(["bash", "-c", command], cwd, env, timeout,
+                              sandbox=sandbox, capture_chars=_OUTPUT_CAP)

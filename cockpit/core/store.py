@@ -5,8 +5,15 @@ Writes go through one queue drained by a single writer task that commits in grou
 once share a handful of commits per second, and everything whose append returned survives a
 crash or `kill -9`. `append_nowait` is for bulk writers that flush explicitly.
 
-A write that fails (a constraint, a full disk) is rolled back and fails alone: the other writes
-of its group are retried one by one, so one bad write never takes its neighbours down with it.
+A write that fails (a constraint) is rolled back and fails alone: the other writes of its group
+are retried one by one, so one bad write never takes its neighbours down with it.
+
+A write the file cannot take *now* (a full disk, an I/O error, a read-only remount) is not a
+bad write: the store is `blocked`. The writer keeps that group and everything queued behind it in
+memory, in order, and tries the group again with backoff until it lands; `on_blocked` hears the
+reason once when that starts and "" once it ends, so the engine can hold its agents and say why.
+Meanwhile `append` (and `flush`) do not return: what was acknowledged is on disk, what was not
+is only in this process's memory (a `kill -9` loses it; `close()` names how much it dropped).
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -25,6 +34,7 @@ import aiosqlite
 
 from cockpit.core.events import Event
 from cockpit.core.model import Repo, Session, Usage
+from cockpit.core.textcap import EVENT_TEXT_MAX, cap_text
 from cockpit.errors import CockpitError
 
 #: Schema versions, applied in order; `PRAGMA user_version` records how many ran.
@@ -74,14 +84,51 @@ _SAVE_SESSION = (
     "ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at"
 )
 _MAX_BATCH = 10_000
+#: Bytes of encoded data one stored event may hold: its capped text, \u-escaped at worst.
+EVENT_BYTES_MAX = 6 * EVENT_TEXT_MAX + 64 * 1024
+#: Bytes a page read counts per event on top of its data (kind, seq, ts, session, framing).
+_EVENT_OVERHEAD = 96
 _RESTORE_CHUNK = 16_384
+RETRY_FIRST_S = 0.05  # a blocked write is tried again after this, doubling up to RETRY_MAX_S
+RETRY_MAX_S = 2.0
+CLOSE_GRACE_S = 3.0  # how long `close()` keeps trying a blocked store before it gives up
+#: SQLite primary result codes that mean "the file cannot be written now", not "this write is
+#: wrong": BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+_BLOCKING_CODES = frozenset({5, 6, 8, 10, 13, 14})
+
+
+def blocks_writing(exc: BaseException) -> bool:
+    """Whether a write failed because of the file system (retry later), not because of the write."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _BLOCKING_CODES
+    return isinstance(exc, OSError)
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(..., separators=...) builds one per call
 
 
 def event_row(event: Event) -> tuple[str, int, float, str, str]:
-    return (event.session, event.seq, event.ts, event.kind, _encode(event.data))
+    """The row of an event: its text capped (`cap_text`), and data that is still bigger than
+    `EVENT_BYTES_MAX` (long runs of numbers, deep nesting) stored as a stub that says so."""
+    data = _encode(event.data)
+    if len(data) > EVENT_BYTES_MAX // 8:  # only events this big can be over the text cap
+        data = _encode(cap_text(event.data))
+        if len(data) > EVENT_BYTES_MAX:
+            data = _encode(oversized(len(data)))
+    return (event.session, event.seq, event.ts, event.kind, data)
+
+
+def _rows_that_fit(budget: int, average: float) -> int:
+    """How many rows to fetch next: about as many as the budget left holds at the average
+    size seen so far (a few at first), so a page never reads far past its budget."""
+    return max(1, min(256, int(budget / average) + 1)) if average else 4
+
+
+def oversized(size: int) -> dict[str, Any]:
+    """What stands for event data too big to keep (or stored before events were capped)."""
+    return {"text": f"[event data of {size:,} bytes not kept: an event keeps {EVENT_BYTES_MAX:,}]",
+            "cut_chars": size}
 
 
 def _group_rows(rows: list[tuple[str, int, float, str, str]], grouped: dict[str, list[Event]]) -> None:
@@ -113,7 +160,11 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path):
         self._db = db
         self.path = path
-        self._queue: asyncio.Queue[_Write] = asyncio.Queue()
+        self._queue: deque[_Write] = deque()
+        self._queued = asyncio.Event()  # set when `_queue` may hold something
+        self._batch: list[_Write] = []  # the group the writer is committing
+        self.blocked = ""  # why the file cannot be written right now, "" while it can
+        self.on_blocked: Callable[[str], None] | None = None  # told `blocked` each time it changes
         self._writer = asyncio.create_task(self._write_loop(), name="cockpit-store-writer")
         self._failure: BaseException | None = None
         self._repo_lock = asyncio.Lock()
@@ -142,11 +193,15 @@ class Store:
         return self._closed
 
     async def close(self) -> None:
-        """Commit what is queued and close the file (safe to call twice)."""
+        """Commit what is queued and close the file (safe to call twice).
+
+        While the store is blocked it keeps trying for `CLOSE_GRACE_S`, then closes anyway and
+        raises a CockpitError saying how many queued writes were not saved.
+        """
         if self._closed:
             return
         try:
-            await self.flush()
+            await self._flush_or_give_up()
         finally:
             self._closed = True
             self._writer.cancel()
@@ -154,27 +209,50 @@ class Store:
                 await self._writer
             except asyncio.CancelledError:
                 pass
+            for item in [*self._batch, *self._queue]:
+                if item.done is not None and not item.done.done():
+                    item.done.set_exception(CockpitError(f"{self.path}: closed before this write was saved"))
             await self._db.close()
+
+    async def _flush_or_give_up(self) -> None:
+        flushing = asyncio.ensure_future(self.flush())
+        while True:
+            await asyncio.wait([flushing], timeout=CLOSE_GRACE_S)
+            if flushing.done():
+                flushing.result()
+                return
+            if self.blocked:
+                lost = self.unwritten()
+                flushing.cancel()
+                raise CockpitError(f"{self.blocked}; closed with {lost} queued writes not saved")
+
+    def unwritten(self) -> int:
+        """How many rows are queued or being committed (held in memory only)."""
+        return sum(len(item.rows) for item in [*self._batch, *self._queue])
 
     # -- writing -------------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            size = len(first.rows)
-            while size < _MAX_BATCH and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+            batch = [self._queue.popleft()]
+            size = len(batch[0].rows)
+            while size < _MAX_BATCH and self._queue:
+                item = self._queue.popleft()
                 batch.append(item)
                 size += len(item.rows)
             if self._open is not None and any(item is self._open for item in batch):
                 self._open = None  # taken: later appends start a new write
+            self._batch = batch
             async with self._io:
                 await self._commit_batch(batch)
+            self._batch = []
 
     async def _commit_batch(self, batch: list[_Write]) -> None:
         try:
-            await self._apply(batch)
+            await self._apply_when_writable(batch)
         except Exception as exc:  # keep the writer alive
             await self._rollback()
             if len(batch) == 1:
@@ -183,7 +261,7 @@ class Store:
             # Find the write(s) at fault: retry each alone, so the others still succeed.
             for item in batch:
                 try:
-                    await self._apply([item])
+                    await self._apply_when_writable([item])
                 except Exception as item_exc:
                     await self._rollback()
                     self._report(item, item_exc)
@@ -202,6 +280,30 @@ class Store:
                 item.done.set_result(None)
             else:
                 item.done.set_exception(failure)
+
+    async def _apply_when_writable(self, batch: list[_Write]) -> None:
+        """`_apply`, tried again with backoff for as long as the file cannot be written; raises
+        only a failure of the writes themselves."""
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                await self._apply(batch)
+            except Exception as exc:
+                if not blocks_writing(exc):
+                    raise
+                await self._rollback()
+                self._set_blocked(f"cannot write {self.path}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+            else:
+                self._set_blocked("")
+                return
+
+    def _set_blocked(self, reason: str) -> None:
+        if reason != self.blocked:
+            self.blocked = reason
+            if self.on_blocked is not None:
+                self.on_blocked(reason)
 
     async def _rollback(self) -> None:
         try:
@@ -229,7 +331,8 @@ class Store:
                 raise CockpitError(f"{self.path}: the store is closed")
             return None
         done = asyncio.get_running_loop().create_future() if wait else None
-        self._queue.put_nowait(_Write(sql, rows, done))
+        self._queue.append(_Write(sql, rows, done))
+        self._queued.set()
         self._open = None
         return done
 
@@ -253,7 +356,8 @@ class Store:
         if self._closed:
             return
         write = _Write(INSERT_EVENT, [event_row(event)], None)
-        self._queue.put_nowait(write)
+        self._queue.append(write)
+        self._queued.set()
         self._open = write
 
     async def flush(self) -> None:
@@ -343,6 +447,40 @@ class Store:
         ) as cur:
             rows = await cur.fetchall()
         return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in reversed(rows)]
+
+    async def page(self, session: str, *, after: int = 0, before: int | None = None, limit: int,
+                   max_bytes: int, newest: bool = False) -> list[Event]:
+        """Events of a session with `after` < seq < `before`, oldest first: the first `limit`
+        of them (the last, with `newest`), and no more than ~`max_bytes` of data but always at
+        least one. Rows are fetched a few at a time and the size is SQLite's, so a page never
+        holds more than its budget in memory; a row too big to keep (stored before events were
+        capped) comes as a stub."""
+        order = "DESC" if newest else "ASC"
+        events: list[Event] = []
+        too_big: list[tuple[str, str, int]] = []
+        used = 0
+        async with self._db.execute(
+            "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END, length(data) "
+            f"FROM events WHERE session = ? AND seq > ? AND seq < ? ORDER BY seq {order}, id {order} LIMIT ?",
+            (EVENT_BYTES_MAX, session, after, before if before is not None else 1 << 62, max(limit, 0)),
+        ) as cur:
+            while rows := await cur.fetchmany(_rows_that_fit(max_bytes - used, used / max(len(events), 1))):
+                for seq, ts, kind, data, size in rows:
+                    decoded = json.loads(data) if data is not None else oversized(size)
+                    if data is None:
+                        too_big.append((_encode(decoded), session, seq))
+                    used += (size if data is not None else _EVENT_OVERHEAD) + _EVENT_OVERHEAD
+                    if events and used > max_bytes:
+                        break
+                    events.append(Event(kind, session, decoded, seq, ts))
+                else:
+                    continue
+                break
+        if too_big:  # stored before events were capped: keep the stub, so no read measures it again
+            self._enqueue("UPDATE events SET data = ? WHERE session = ? AND seq = ?", too_big, wait=False)
+        if newest:
+            events.reverse()
+        return events
 
     async def all_events(self) -> dict[str, list[Event]]:
         """Every transcript at once, grouped by session (sorted by id), each in seq order.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.config import ReviewConfig
+from cockpit.core.sandbox import Sandbox
 from cockpit.core.setup import run_script
 from cockpit.errors import CockpitError
 
@@ -54,10 +55,12 @@ def verify_command(review: ReviewConfig) -> str:
     return command
 
 
-async def run_verify(command: str, cwd: Path, env: dict[str, str], timeout: float, tree: str) -> VerifyResult:
-    """Run `command` in `cwd`; never raises for the command's own failure."""
+async def run_verify(
+    command: str, cwd: Path, env: dict[str, str], timeout: float, tree: str, *, sandbox: Sandbox | None
+) -> VerifyResult:
+    """Run `command` in `cwd` (in `sandbox`); never raises for the command's own failure."""
     started = time.monotonic()
-    result = await run_script(command, cwd, env, timeout)
+    result = await run_script(command, cwd, env, timeout, sandbox=sandbox)
     state = TIMED_OUT if result.timed_out else (PASSED if result.ok else FAILED)
     return VerifyResult(
         state=state, tree=tree, command=command, exit_code=result.exit_code,

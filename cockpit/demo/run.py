@@ -18,10 +18,13 @@ from cockpit.config import Config, ModelConfig, cockpit_home
 from cockpit.core import events as ev
 from cockpit.core.engine import Engine
 from cockpit.core.events import Event
-from cockpit.demo.sample import make_sample_repo
+from cockpit.demo.sample import SAMPLE_VERIFY, make_sample_repo
 from cockpit.features import install
 
 DEMO_LABEL = "DEMO: simulated agents, no API key"
+#: What `ctrl+d` says in the demo: its agents live in this screen, the real cockpit is `cockpit`.
+DEMO_NO_DETACH = ("the demo's agents live only in this screen, so there is nothing to detach from: "
+                  "q quits; run `cockpit` in your repository for the real thing (agents keep running there)")
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ def demo_config(api_base: str) -> Config:
 
 
 async def start_demo(repo: Path | None = None, home: Path | None = None):  # noqa: ANN201
-    """Start the server, the engine and the demo sessions; return (engine, server, config).
+    """Start the server, the engine and the demo sessions; return (engine, server, config, repo),
+    `repo` being the sample repository (where `c` makes new sessions and `v` runs its tests).
 
     The demo folder is wiped first; with `--repo`, stale worktree entries of an earlier demo
     are pruned by the worktree manager when sessions are created.
@@ -61,11 +65,12 @@ async def start_demo(repo: Path | None = None, home: Path | None = None):  # noq
     url = await server.start()
     config = demo_config(url)
     install()
+    config.review.verify = SAMPLE_VERIFY
     engine = await Engine.open(home, config, agent_factory=make_agent)
     for agent in DEMO_AGENTS:
         (session,) = await engine.create_sessions(repo, name=agent.name, tags=["demo"])
         server.set_scenario(agent.scenario, session=session.id)
-    return engine, server, config
+    return engine, server, config, repo
 
 
 async def send_tasks(engine: Engine) -> None:
@@ -74,13 +79,18 @@ async def send_tasks(engine: Engine) -> None:
         await engine.send(session.id, agent.task)
 
 
-async def run_demo_tui(repo: Path | None = None) -> None:
+def demo_app(engine: Engine, config: Config, repo: Path):  # noqa: ANN201 - a CockpitApp (Textual)
+    """The cockpit screen on the demo's engine, new sessions branching from the sample repo."""
     from cockpit.ui.app import CockpitApp
 
-    engine, server, config = await start_demo(repo)
+    return CockpitApp(engine, config, label=DEMO_LABEL, repo=str(repo), no_detach=DEMO_NO_DETACH)
+
+
+async def run_demo_tui(repo: Path | None = None) -> None:
+    engine, server, config, sample = await start_demo(repo)
     await send_tasks(engine)
     try:
-        await CockpitApp(engine, config, label=DEMO_LABEL, repo=str(repo or ".")).run_async()
+        await demo_app(engine, config, sample).run_async()
     finally:
         await engine.close()
         await server.stop()
@@ -103,7 +113,7 @@ def describe(event: Event, name: str) -> str | None:
 
 async def run_demo_print(out: TextIO, repo: Path | None = None, home: Path | None = None, timeout: float = 120) -> int:
     """Print the demo's events as lines, approve what the agents ask, stop when all are idle."""
-    engine, server, _ = await start_demo(repo, home)
+    engine, server, _, _ = await start_demo(repo, home)
     subscription = engine.subscribe()
     await send_tasks(engine)
     names = {s.id: f"@{s.number} {s.name}" for s in engine.sessions.values()}

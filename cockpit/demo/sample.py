@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+#: The sample's test command: its `[review] verify`, so `v` and the merge desk run the tests.
+SAMPLE_VERIFY = "python -m unittest -q"
+
 FILES = {
     "README.md": "# calc\n\nA tiny calculator used by the cockpit demo.\n",
     "AGENTS.md": (
@@ -33,6 +36,7 @@ FILES = {
         "    unittest.main()\n"
     ),
     ".gitignore": "__pycache__/\n",
+    ".cockpit.toml": f'[review]\nverify = "{SAMPLE_VERIFY}"\n',
 }
 
 

@@ -26,8 +26,8 @@ def _run(args: argparse.Namespace, paths: ServerPaths) -> int:
     from cockpit.agents.factory import make_agent
     from cockpit.server.daemon import run_server
 
-    config = load_config(Path(args.repo))
-    asyncio.run(run_server(paths, config, make_agent, on_ready=lambda line: print(line, file=sys.stderr, flush=True)))
+    load_config()  # only the user's file: each repository's own applies to its sessions alone
+    asyncio.run(run_server(paths, None, make_agent, on_ready=lambda line: print(line, file=sys.stderr, flush=True)))
     return 0
 
 

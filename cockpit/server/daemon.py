@@ -38,10 +38,14 @@ _POLL_S = 0.05
 
 
 async def run_server(
-    paths: ServerPaths, config: Config, agent_factory: AgentFactory | None,
+    paths: ServerPaths, config: Config | None, agent_factory: AgentFactory | None,
     *, on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Open the engine and serve it on the socket until SIGTERM or SIGINT."""
+    """Open the engine and serve it on the socket until SIGTERM or SIGINT.
+
+    `config` None: the user's file, re-read when it changes; never the config of the folder the
+    server happened to be started from (each repository's file applies to its sessions only).
+    """
     from cockpit.core.engine import Engine
     from cockpit.features import install
     from cockpit.server.listener import CockpitServer
@@ -55,6 +59,8 @@ async def run_server(
             server = CockpitServer(engine, paths)
             try:
                 await server.start()
+                if config is None:
+                    engine.watch_config()
                 if on_ready is not None:
                     on_ready(f"cockpit server: listening on {paths.socket} (pid {os.getpid()}); "
                              f"log: {paths.log}; stop it with `cockpit server stop`")
@@ -86,9 +92,10 @@ async def _until_stopped() -> None:
 def is_listening(paths: ServerPaths) -> bool:
     """Whether a server answers on the socket (checking the folder and socket are private first)."""
     prepare_run_dir(paths)
-    if not paths.socket.exists():
+    try:
+        check_private(paths.socket, "socket")
+    except FileNotFoundError:  # none yet, or a stopping server just removed it
         return False
-    check_private(paths.socket, "socket")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(2.0)
     try:
@@ -137,7 +144,12 @@ def spawn_server(paths: ServerPaths, repo: Path | str) -> subprocess.Popen[bytes
 
 
 def stop_server(paths: ServerPaths, timeout: float = STOP_TIMEOUT_S) -> Holder | None:
-    """Stop the server of this home (SIGTERM, then SIGKILL after `timeout`); None if none ran."""
+    """Stop the server of this home (SIGTERM, then SIGKILL after `timeout`); None if none ran.
+
+    Returns once the process is gone, not when it lets go of the lock: a server can release the
+    lock and then hang on its way out (a thread stuck in a read keeps the interpreter from
+    exiting), and "stopped" must not be said of a process that still runs.
+    """
     holder = _server_holder(paths)
     if holder is None:
         return None
@@ -146,10 +158,30 @@ def stop_server(paths: ServerPaths, timeout: float = STOP_TIMEOUT_S) -> Holder |
             os.kill(holder.pid, signum)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if lock_holder(paths) is None:
+            if not process_alive(holder.pid):
                 return holder
             time.sleep(_POLL_S)
     raise CockpitError(f"the cockpit server (pid {holder.pid}) did not stop")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs: not gone, and not a zombie (reaped here if it is our own child)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 def _server_holder(paths: ServerPaths) -> Holder | None:

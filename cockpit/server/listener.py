@@ -10,12 +10,19 @@ notification per write.
 A client that reads slowly never slows the engine: its socket buffer is bounded, and while it
 is full its forwarder waits and its bus subscription (bounded too) overflows into one `resync`
 event, after which nothing more is sent until the client attaches again.
+
+No client can make the server hold much memory for it (docs/protocol.md, "Limits"): a request
+line is at most `MAX_REQUEST_LINE` (a longer one is answered with an error and dropped as it
+arrives), a connection's requests are not read while more than `WRITE_HIGH_WATER` of its
+output is unsent or `REQUESTS_IN_FLIGHT` of them are being served, and every answer that holds
+events is paged by count and by bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import itertools
 import json
@@ -31,18 +38,33 @@ from cockpit.core.engine import Engine
 from cockpit.core.events import RESYNC, Event
 from cockpit.core.states import LIVE
 from cockpit.errors import CockpitError
+from cockpit.core.commands import COMMANDS
+from cockpit.server import params as typed
 from cockpit.server import protocol as rpc
-from cockpit.server.paths import ServerPaths, check_private, prepare_run_dir, socket_address
+from cockpit.server.lines import READ_CHUNK, TOO_LONG, LineReader
+from cockpit.server.paths import ServerPaths, bind_private, prepare_run_dir
 
 log = logging.getLogger("cockpit.server")
 
 #: Events queued for one client before it is told to resync (the bus's default bound).
 SUBSCRIPTION_EVENTS = 10_000
-#: Bytes written but not yet taken by a client before its forwarder waits for it.
+#: Bytes written but not yet taken by a client before its forwarder waits for it and its
+#: requests are no longer read.
 WRITE_HIGH_WATER = 1 << 20
+#: Requests of one connection served at once; the next is read when one of them is answered.
+REQUESTS_IN_FLIGHT = 8
+#: Nesting of a request's JSON beyond which it is refused (real requests are a few levels deep).
+MAX_DEPTH = 32
 #: Scrollback events per session in an attach response unless the client asks otherwise.
 DEFAULT_TAIL = 400
+#: Bytes of scrollback per session in an attach answer, and for all sessions together.
+ATTACH_SESSION_BYTES = 1 << 20
+ATTACH_BYTES = 16 << 20
+#: The most events, and about the most bytes of them, in one `transcript` answer.
+PAGE_EVENTS = 1000
+PAGE_BYTES = 1 << 20
 _connection_ids = itertools.count(1)
+_TOO_DEEP = object()
 
 
 class CockpitServer:
@@ -56,14 +78,13 @@ class CockpitServer:
         self._listener: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
-        """Bind the socket (replacing a stale one: the caller holds the engine lock) as 0600."""
+        """Bind the socket, private from its first instant (replacing a stale one: the caller
+        holds the engine lock)."""
         prepare_run_dir(self.paths)
         if self.paths.socket.is_socket():  # asyncio replaces it; only the lock holder gets here
             log.info("replacing the stale socket %s left by a server that died", self.paths.socket)
-        with socket_address(self.paths.socket) as address:
-            self._listener = await asyncio.start_unix_server(self._accept, path=address, limit=rpc.MAX_LINE)
-        os.chmod(self.paths.socket, 0o600)
-        check_private(self.paths.socket, "socket")
+        listening = bind_private(self.paths.socket)
+        self._listener = await asyncio.start_unix_server(self._accept, sock=listening, limit=READ_CHUNK)
         log.info("listening on %s (pid %d, protocol %s)", self.paths.socket, os.getpid(), rpc.PROTOCOL_VERSION)
 
     async def close(self) -> None:
@@ -120,20 +141,33 @@ class Connection:
 
     async def serve(self) -> None:
         log.debug("%s connected", self.name)
+        lines = LineReader(self.reader, rpc.MAX_REQUEST_LINE)
         try:
             while True:
                 try:
-                    line = await self.reader.readline()
-                except ValueError:  # longer than MAX_LINE: nothing sane follows
-                    self._send(rpc.error(None, rpc.INVALID_REQUEST, f"request line longer than {rpc.MAX_LINE} bytes"))
-                    break
+                    await self._ready_for_more()
+                    line = await lines.next()
                 except ConnectionError:
                     break
-                if not line or not self._take(line):
+                if line is None:
+                    break
+                if line is TOO_LONG:
+                    log.info("%s sent a request line over %d bytes: dropped", self.name, rpc.MAX_REQUEST_LINE)
+                    self._send(rpc.error(None, rpc.INVALID_REQUEST,
+                                         f"request line longer than {rpc.MAX_REQUEST_LINE} bytes: dropped"))
+                    continue
+                if not self._take(line):
                     break
         finally:
             await self.close()
             log.debug("%s left", self.name)
+
+    async def _ready_for_more(self) -> None:
+        """Wait until this client has taken most of its output and has a request slot free:
+        what it does not read, it cannot make the server pile up."""
+        await self.writer.drain()
+        while len(self._requests) >= REQUESTS_IN_FLIGHT:
+            await asyncio.wait(set(self._requests), return_when=asyncio.FIRST_COMPLETED)
 
     async def close(self) -> None:
         self._stop_forwarding()
@@ -150,6 +184,12 @@ class Connection:
             message = json.loads(line)
         except ValueError as exc:
             self._send(rpc.error(None, rpc.PARSE_ERROR, f"not JSON: {exc}"))
+            return True
+        except RecursionError:  # thousands of levels: Python's parser gives up
+            message = _TOO_DEEP
+        if message is _TOO_DEEP or rpc.nesting(message) > MAX_DEPTH:
+            request_id = None if message is _TOO_DEEP else _id_of(message)
+            self._send(rpc.error(request_id, rpc.INVALID_REQUEST, f"request nested deeper than {MAX_DEPTH} levels"))
             return True
         if not isinstance(message, dict) or not isinstance(message.get("method"), str):
             self._send(rpc.error(_id_of(message), rpc.INVALID_REQUEST, "expected a JSON-RPC 2.0 request object"))
@@ -205,10 +245,14 @@ class Connection:
     async def _call(self, method: str, params: dict[str, Any]) -> Any:
         handler = self._methods.get(method)
         if handler is None:  # every other method is an engine command
+            command = COMMANDS.get(method)
+            if command is not None:
+                typed.check(method, params, functools.partial(command, self.engine))
             if method == "create" and not os.path.isabs(str(params.get("repo", ""))):
                 raise CockpitError(f"create: 'repo' must be an absolute path on the server's machine, "
                                    f"got {params.get('repo', '')!r}")
             return await self.engine.execute({**params, "cmd": method})
+        typed.check(method, params, handler)
         try:
             inspect.signature(handler).bind(**params)
         except TypeError as exc:
@@ -250,8 +294,11 @@ class Connection:
             await engine.store.flush()
             tails = {}
             if tail > 0:
+                budget = min(ATTACH_SESSION_BYTES, max(PAGE_BYTES // 16, ATTACH_BYTES // max(len(cutoffs), 1)))
                 for session_id, cutoff in cutoffs.items():
-                    tails[session_id] = [rpc.event_dict(e) for e in await self._tail(session_id, tail, cutoff)]
+                    events = await engine.store.page(session_id, before=cutoff + 1, limit=tail, max_bytes=budget,
+                                                     newest=True)
+                    tails[session_id] = [rpc.event_dict(e) for e in events]
         except BaseException:
             subscription.close()
             raise
@@ -261,24 +308,21 @@ class Connection:
                  sum(len(t) for t in tails.values()))
         return {"sessions": snapshot, "last_seq": cutoffs, "tails": tails}
 
-    async def _tail(self, session_id: str, count: int, cutoff: int) -> list[Event]:
-        """The last `count` stored events of a session up to seq `cutoff` (later ones, stored
-        while this was read, reach the client as live events instead)."""
-        want = count
-        while True:
-            events = await self.engine.store.tail(session_id, want)
-            kept = [e for e in events if e.seq <= cutoff]
-            if len(kept) >= count or len(events) < want:
-                return kept[-count:]
-            want += len(events) - len(kept)
-
     async def _detach(self) -> dict[str, Any]:
         self._stop_forwarding()
         return {}
 
-    async def _transcript(self, session: str, tail: int = 0) -> list[dict[str, Any]]:
+    async def _transcript(self, session: str, tail: int = 0, after: int = 0, before: int | None = None,
+                          limit: int = PAGE_EVENTS) -> list[dict[str, Any]]:
+        """One page of a session's stored events, oldest first: those after seq `after`, or with
+        `tail` the last `tail` ones (before seq `before` when given). A page holds at most
+        `limit` (≤ PAGE_EVENTS) events and about PAGE_BYTES; an empty page is the end."""
         session_id = self.engine.get(session).id
-        return [rpc.event_dict(e) for e in await self.engine.transcript(session_id, tail)]
+        await self.engine.sync()
+        count = min(tail or limit, limit, PAGE_EVENTS)
+        events = await self.engine.store.page(session_id, after=after, before=before, limit=count,
+                                              max_bytes=PAGE_BYTES, newest=tail > 0)
+        return [rpc.event_dict(e) for e in events]
 
     async def _status(self) -> dict[str, Any]:
         return self.server.status()

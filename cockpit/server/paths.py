@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,3 +93,32 @@ def socket_address(path: Path) -> Iterator[str]:
         yield f"/proc/self/fd/{folder}/{path.name}"
     finally:
         os.close(folder)
+
+
+def bind_private(path: Path) -> socket.socket:
+    """A listening Unix socket at `path` that nobody else could ever reach, even for an instant.
+
+    Binding creates the socket file with the umask's mode (often 0755) and only a chmod makes
+    it 0600: a client looking in between would see it open and refuse it. So it is bound
+    inside a fresh 0700 folder next to `path` (reachable by nobody else), made 0600 there and
+    only then renamed into place, which also replaces a stale socket atomically.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=".bind-", dir=path.parent))  # mkdtemp makes it 0700
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        staged = staging / path.name
+        with socket_address(staged) as address:
+            sock.bind(address)
+        os.chmod(staged, 0o600)
+        check_private(staged, "socket")
+        sock.listen(128)
+        sock.setblocking(False)
+        os.rename(staged, path)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging / path.name)
+        os.rmdir(staging)
+    return sock

@@ -15,9 +15,11 @@ from cockpit import errors
 from cockpit.core.events import Event
 
 #: major.minor: a different major is refused at `hello`; a newer minor only adds things.
-PROTOCOL_VERSION = "1.0"
-#: The longest line either end accepts: an attach response holds every pane's scrollback.
+PROTOCOL_VERSION = "1.1"
+#: The longest line a client accepts: an attach response holds every pane's scrollback.
 MAX_LINE = 256 * 1024 * 1024
+#: The longest request line a server accepts: requests carry commands and text, not files.
+MAX_REQUEST_LINE = 1024 * 1024
 
 # JSON-RPC 2.0 error codes, and ours in the range it leaves to applications.
 PARSE_ERROR = -32700
@@ -59,6 +61,18 @@ def event_dict(event: Event) -> dict[str, Any]:
     """An event as sent on the wire (built by hand: `dataclasses.asdict` deep-copies the data,
     which costs more than the rest of the encoding on a busy stream)."""
     return {"kind": event.kind, "session": event.session, "data": event.data, "seq": event.seq, "ts": event.ts}
+
+
+def nesting(value: Any) -> int:
+    """How deeply lists and objects nest in a decoded message (without recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def version_refusal(client_version: object) -> str | None:

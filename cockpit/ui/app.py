@@ -32,6 +32,7 @@ from cockpit.ui.notify import Kind, Notifier
 from cockpit.ui.palette import CockpitCommands
 from cockpit.ui.pane import AgentPane
 from cockpit.ui.status import StatusBar, status_text
+from cockpit.ui.trust_prompt import on_config_event
 from cockpit.ui.terminal_pane import TerminalPane, pane_for
 from cockpit.ui.text import SPINNER
 from cockpit.ui.themes import ThemeManager
@@ -90,9 +91,10 @@ class CockpitApp(App[None]):
 
     def __init__(
         self, client: Any, config: Config, *, frozen_clock: float | None = None, repo: str = ".", label: str = "",
-        experiment: str = "",
+        experiment: str = "", no_detach: str = "",
     ):
         super().__init__()
+        self.no_detach = no_detach  # what ctrl+d says where there is no server (the demo: run `cockpit`)
         self.label = label  # shown first in the status bar, e.g. that the agents are simulated
         self.experiment = experiment  # an experiment whose leaderboard opens at start
         self.client = client
@@ -105,6 +107,10 @@ class CockpitApp(App[None]):
         self._tokens_window: list[tuple[float, int]] = []  # (time, tokens) per flush
         self._tokens_pending = 0
         self._status_text = ""
+        self._status_note = ""  # a passing word in the status bar ("config reloaded")
+        self._status_note_timer: Any = None
+        self.trust_asked: set[tuple[str, str]] = set()  # (repo, file digest) the trust prompt asked about
+        self.paused = ""  # why the engine holds every agent (its store cannot write), shown in red
         self.review_marks: dict[str, Any] = {}  # merge view review state per session (ReviewMarks)
         self.notifier = Notifier(self)
         self.themes = ThemeManager(self, config)  # registers themes, applies the start theme
@@ -129,12 +135,22 @@ class CockpitApp(App[None]):
         for error in self.themes.errors:
             self.notify(error, title="theme skipped", severity="error", timeout=10, markup=False)
         self._subscription = self.client.subscribe()
+        self.paused = getattr(self.client, "paused", "")  # an engine in this process says at once
         await self._load_all()
         self.set_interval(1 / FLUSH_HZ, self._pump)
         self.call_after_refresh(_freeze_heap)
         self._focus_first()
         if self.experiment:
             self.action_experiments()
+
+    def notify(
+        self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast is plain text, whatever the caller passed: toasts carry session names, paths,
+        errors and agent text, in which `[review]` is text (Textual's markup ate it) and a stray
+        `[/]` would raise. No cockpit toast uses markup on purpose."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # the start-up heap, this app's widgets among it, may be collected again
@@ -186,6 +202,12 @@ class CockpitApp(App[None]):
             return
         if kind == ev.NOTICE and not event.session:  # about the cockpit itself: a lost connection
             self.notify(event.data.get("text", ""), timeout=6, markup=False)
+            return
+        if kind == ev.CONFIG:
+            on_config_event(self, event.data)
+            return
+        if kind == ev.STORAGE:
+            self.paused = event.data.get("reason", "") if event.data.get("paused") else ""
             return
         if kind == ev.SESSION_CREATED:
             session = event.data["session"]
@@ -243,17 +265,28 @@ class CockpitApp(App[None]):
         self._tokens_window = [(t, n) for t, n in self._tokens_window if now - t < 2.0]
         return sum(n for _, n in self._tokens_window) / 2.0
 
+    def status_note(self, text: str, seconds: float | None = None) -> None:
+        """Show `text` in the status bar (for `seconds`, else until replaced)."""
+        if self._status_note_timer is not None:
+            self._status_note_timer.stop()
+            self._status_note_timer = None
+        self._status_note = text
+        if seconds is not None:
+            self._status_note_timer = self.set_timer(seconds, lambda: self.status_note(""))
+        self._refresh_status()
+
     def _refresh_status(self) -> None:
+        label = "  │  ".join(part for part in (self.label, self._status_note) if part)
         text = status_text(
-            list(self.sessions.values()), label=self.label, tokens_per_s=self.tokens_per_second(),
+            list(self.sessions.values()), label=label, tokens_per_s=self.tokens_per_second(),
             budgets=self.config.budgets, page=self.grid.page, pages=len(self.grid.pages),
-            layout=self.grid.layout_name, marked=len(self.marked),
+            layout=self.grid.layout_name, marked=len(self.marked), paused=self.paused,
         )
         if text != self._status_text:
-            # The bar's size never changes: `layout=False`, or every update (15 Hz while agents
+            # The bar's size never changes: no relayout, or every update (15 Hz while agents
             # stream) relayouts the screen and repaints every pane (~20 ms at 48 panes).
             self._status_text = text
-            self.status.update(text, layout=False)
+            self.status.show(text)
 
     # -- attention -------------------------------------------------------------------------------
 
@@ -507,6 +540,14 @@ class CockpitApp(App[None]):
     def action_focus_bar(self) -> None:
         _focus_now(self.bar.input)
 
+    def leave_bar(self) -> None:
+        """Give the keys back to the panes (after a line is sent, or escape): the next `q`, `i`
+        or `ctrl+d` is a command again, not text that goes to the agents with the next line."""
+        if self.grid.order:
+            self.action_cycle(0)
+        else:
+            self.screen.set_focus(None)
+
     def action_experiments(self) -> None:
         from cockpit.ui.leaderboard import LeaderboardScreen
 
@@ -515,8 +556,8 @@ class CockpitApp(App[None]):
     def action_detach(self) -> None:
         """Leave the screen; the agents go on in the server (`cockpit attach` comes back)."""
         if not getattr(self.client, "detachable", False):
-            self.notify("the agents run inside this screen (--local): there is no server to leave them to",
-                        severity="warning", timeout=5)
+            self.notify(self.no_detach or "the agents run inside this screen (--local): there is no server to leave "
+                        "them to", severity="warning", timeout=8)
             return
         self.exit()
 
@@ -538,6 +579,8 @@ class CockpitApp(App[None]):
         if sent is not None:
             self.bar.remember(line)
             message.input.value = ""
+            if not self.config.ui.keep_bar_open:
+                self.leave_bar()
             names = ", ".join(f"@{self.sessions[s]['number']}" for s in sent if s in self.sessions)
             self.notify(f"sent to {names}", timeout=2)
 

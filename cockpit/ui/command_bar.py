@@ -55,7 +55,7 @@ class InstructionInput(Input):
         self.cursor_position = len(self.value)
 
     def action_leave(self) -> None:
-        self.bar.cockpit.action_cycle(0)
+        self.bar.cockpit.leave_bar()
 
 
 class CommandBar(Horizontal):

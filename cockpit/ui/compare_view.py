@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -105,7 +106,7 @@ class CompareScreen(ModalScreen[None]):
             changed = row.get("files") is not None
             table.add_row(
                 "★" if row["session"] == best else "",
-                f"@{row['number']} {row['name']}",
+                Text(f"@{row['number']} {row['name']}"),  # a name is text, not cell markup
                 row["state"],
                 str(row["files"]) if changed else "–",
                 f"+{row['added']} −{row['removed']}" if changed else "no worktree",

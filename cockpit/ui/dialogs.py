@@ -50,7 +50,7 @@ class TextPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.prompt_title, classes="title")
+            yield Label(self.prompt_title, classes="title", markup=False)  # names, paths
             yield Input(self.initial, placeholder=self.placeholder, id="prompt-input", select_on_focus=False)
             yield Label("enter: ok   escape: cancel", classes="hint")
 
@@ -83,7 +83,7 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question, classes="title")
+            yield Label(self.question, classes="title", markup=False)  # names, paths
             yield Label("[y / enter] yes    [n / escape] no", classes="hint", markup=False)
 
     def action_answer(self, yes: bool) -> None:

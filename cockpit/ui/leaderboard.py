@@ -156,8 +156,8 @@ class LeaderboardScreen(ModalScreen[None]):
             label = Text(f"{star}@{agent['number']} {agent['name']}", style=series_colour(index))
             table.add_row(
                 label, _metric(agent["best"]), _change(agent["best"], status["baseline"]), str(agent["runs"]),
-                f"{agent['keep_rate']:.0%}", str(agent["crashes"]), agent["last_status"] or "-",
-                agent["done"] or agent["phase"], key=agent["session"],
+                f"{agent['keep_rate']:.0%}", str(agent["crashes"]), Text(agent["last_status"] or "-"),
+                Text(agent["done"] or agent["phase"]), key=agent["session"],
             )
         if status["agents"]:
             table.move_cursor(row=min(cursor, len(status["agents"]) - 1))

@@ -158,8 +158,11 @@ class AgentPane(Widget, can_focus=True):
             self.refresh(Region(0, 0, width, 1))
 
     def on_resize(self) -> None:
+        """Re-wrap to the new width and repaint: the screen was already painted at the new size
+        from the rows wrapped at the old one, and nothing else repaints a quiet pane."""
         self.tail.resize(max(1, self.size.width - 1))
-        self._painted_scrolls = -1
+        self._painted_scrolls = self.tail.scrolls
+        self.refresh()
 
     def on_focus(self) -> None:
         self.refresh(Region(0, 0, self.size.width, 1))

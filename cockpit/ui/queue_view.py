@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -144,8 +145,9 @@ class QueueScreen(ModalScreen[None]):
 
     def _add_row(self, table: DataTable[str], position: str, sid: str) -> None:
         entry = self.entries[sid]
-        table.add_row(position, self.label_of(sid), str(len(entry["files"])), "✓" if entry["verified"] else "–",
-                      self.status.get(sid, ""), key=sid)
+        # names and outcomes are text, not cell markup
+        table.add_row(position, Text(self.label_of(sid)), str(len(entry["files"])), "✓" if entry["verified"] else "–",
+                      Text(self.status.get(sid, "")), key=sid)
 
     def action_move(self, step: int) -> None:
         table = self.query_one(DataTable)
@@ -210,7 +212,7 @@ class QueueScreen(ModalScreen[None]):
         self.status[sid] = text
         table = self.query_one(DataTable)
         if sid in table.rows:
-            table.update_cell(sid, "status", text, update_width=True)
+            table.update_cell(sid, "status", Text(text), update_width=True)
 
     def feed(self, event: Event) -> None:
         """Progress of a running queue, from the VERIFY and MERGED events it emits."""

@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
@@ -94,7 +95,7 @@ class MergeDialog(ModalScreen[dict[str, Any] | None]):
             with Horizontal(id="merge-buttons"):
                 yield Button("Cancel", id="merge-cancel", compact=True)
                 if conflicts:
-                    yield Button(f"Rebase onto {target} → agent", id="merge-rebase", variant="warning", compact=True)
+                    yield Button(Content(f"Rebase onto {target} → agent"), id="merge-rebase", variant="warning", compact=True)
                 yield Button("Merge", id="merge-go", variant="primary", compact=True, disabled=bool(conflicts))
 
     def on_mount(self) -> None:
@@ -153,7 +154,7 @@ class CheckpointPicker(ModalScreen[tuple[str, dict[str, Any]] | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"Checkpoints of {self.label}", classes="title", markup=False)
-            yield OptionList(*(Option(_point_text(p), id=str(p["n"])) for p in self.points), id="points")
+            yield OptionList(*(Option(_point_text(p), id=str(p["n"])) for p in self.points), id="points", markup=False)
             yield Label("enter: what that turn changed · r: roll back to it · escape: close", classes="hint")
 
     def on_mount(self) -> None:

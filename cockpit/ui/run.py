@@ -12,13 +12,14 @@ from cockpit.logfile import logging_to
 
 async def run_cockpit(
     config: Config, *, home: Path | None = None, agents: bool = True, repo: str = ".",
-    prepare: Callable[[Any], Awaitable[dict[str, Any]]] | None = None,
+    prepare: Callable[[Any], Awaitable[dict[str, Any]]] | None = None, engine_config: Config | None | bool = True,
 ) -> None:
     """Open the engine (under the home's engine lock), run the app until the person quits, close
     the engine.
 
     `prepare(engine)` runs once the engine is open (e.g. starts an experiment) and returns
-    extra keyword arguments for the app.
+    extra keyword arguments for the app. `engine_config`: the engine's base config (True: `config`;
+    None: the user's file, each repository's own overlaid for its sessions, re-read on change).
     """
     from cockpit.client.local import local_engine
     from cockpit.ui.app import CockpitApp
@@ -29,7 +30,8 @@ async def run_cockpit(
         from cockpit.agents.factory import make_agent
 
         factory = make_agent
-    async with local_engine(config, home=home, agent_factory=factory) as engine:
+    base = config if engine_config is True else engine_config
+    async with local_engine(base, home=home, agent_factory=factory) as engine:
         with logging_to(engine.home / "logs" / "cockpit.log"):
             options = await prepare(engine) if prepare is not None else {}
             await CockpitApp(engine, config, repo=repo, **options).run_async()

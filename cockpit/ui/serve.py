@@ -5,8 +5,11 @@ command it was given, with the server's environment, and relays the terminal thr
 websocket. The command is this cockpit again (same interpreter, same `--repo`), so a tab shows
 exactly what the terminal would.
 
-It binds to 127.0.0.1 unless told otherwise: whoever can open the page can drive the agents,
-and textual-serve has no login. From a laptop, forward the port over SSH
+Whoever can open the page can drive the agents, and on a shared machine every local user can
+reach 127.0.0.1. So, as notebook servers do, every start makes a random token and prints the URL
+that carries it; opening that URL sets an HttpOnly, SameSite=Strict cookie, and any request or
+websocket without the token or the cookie gets 403 (`serve_token.py`). It binds to 127.0.0.1
+unless told otherwise; from a laptop, forward the port over SSH
 (`ssh -L 8000:127.0.0.1:8000 devbox`) rather than binding a public address.
 """
 
@@ -46,13 +49,13 @@ def serve(repo: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> int
         raise CockpitError(f"--port must be between 1 and 65535, got {port}")
     if not is_loopback(host):
         print(
-            f"cockpit: warning: serving on {host}, not loopback: anyone who can reach "
-            f"port {port} can drive your agents (there is no login)",
+            f"cockpit: warning: serving on {host}, not loopback: the token travels in clear (plain "
+            f"HTTP); anyone who sees the traffic to port {port} can drive your agents",
             file=sys.stderr,
         )
-    from textual_serve.server import Server
+    from cockpit.ui.serve_token import TokenServer
 
-    server = Server(serve_command(repo), host=host, port=port, title="cockpit")
+    server = TokenServer(serve_command(repo), host=host, port=port, title="cockpit")
     try:
         server.serve()
     except OSError as exc:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -299,7 +300,7 @@ class ZoomScreen(ModalScreen[None]):
         elif kind == ev.NOTICE:
             text = "· " + data.get("text", "")
             if data.get("output"):
-                new.append(Collapsible(Static(_clip(data["output"]), markup=False), title=text, collapsed=True,
+                new.append(Collapsible(Static(_clip(data["output"]), markup=False), title=Content(text), collapsed=True,
                                        classes="notice"))
             else:
                 new.append(Static(text, classes="notice", markup=False))
@@ -329,7 +330,7 @@ class ZoomScreen(ModalScreen[None]):
         summary = summarize_tool(data)
         result = Static("… running", classes="tool-result", markup=False)
         block = Collapsible(Static(_arguments_text(data), classes="tool-args", markup=False), result,
-                            title=summary, collapsed=True, classes="tool")
+                            title=Content(summary), collapsed=True, classes="tool")  # plain: agent text
         self._tools[str(data.get("id"))] = _ToolCall(block, result, summary)
         return block
 
@@ -342,7 +343,7 @@ class ZoomScreen(ModalScreen[None]):
         ok = bool(data.get("ok"))
         output = _clip((data.get("output") or "").rstrip()) or "(no output)"
         call.result.update(("✓ " if ok else "✗ ") + output)
-        call.block.title = f"{call.summary}  {'✓' if ok else '✗'}"
+        call.block.title = Content(f"{call.summary}  {'✓' if ok else '✗'}")
         call.block.set_class(not ok, "failed")
 
     def _expire_pending(self) -> None:

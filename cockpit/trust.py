@@ -1,0 +1,120 @@
+"""Workspace trust: which repositories' `.cockpit.toml` may run commands and send keys.
+
+A cloned repository's `.cockpit.toml` is written by whoever committed it. Until the person says
+they trust it, only its harmless keys apply (`config_gate.py`). Trust is remembered outside the
+repository, in the user's config folder (`trusted.json`), per repository path *and* the hash of
+the file's bytes: a changed file is a new file, and asks again.
+
+The same file remembers which untrusted file versions the person was already told about, so the
+"keys ignored" line is said once per version, not on every command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cockpit.errors import ConfigError
+
+REPO_FILE = ".cockpit.toml"
+
+
+def trust_path() -> Path:
+    from cockpit.config import xdg_config_home
+
+    return xdg_config_home() / "cockpit" / "trusted.json"
+
+
+def repo_key(repo: Path | str) -> str:
+    """A repository as trust remembers it: its real absolute path."""
+    return str(Path(repo).resolve())
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's bytes, or "" when there is no file."""
+    try:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+
+
+class TrustStore:
+    """The person's trust decisions, read from disk on every question (another process — the CLI's
+    `cockpit trust` — may have changed them since)."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or trust_path()
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"trusted": {}, "told": {}}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{self.path}: cannot read the trust list: {exc} "
+                              f"(delete it to start again; every repository is then untrusted)") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{self.path}: the trust list must be a JSON object (delete it to start again)")
+        return {"trusted": dict(raw.get("trusted") or {}), "told": dict(raw.get("told") or {})}
+
+    def _save(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".trusted-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=2, sort_keys=True)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def signature(self) -> tuple[int, int]:
+        """Changes whenever the trust list does (for caches)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return (0, 0)
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def is_trusted(self, repo: Path | str, digest: str) -> bool:
+        return bool(digest) and self._load()["trusted"].get(repo_key(repo)) == digest
+
+    def trust(self, repo: Path | str) -> str:
+        """Trust the repository's `.cockpit.toml` as it is now; returns its digest."""
+        digest = file_digest(Path(repo) / REPO_FILE)
+        if not digest:
+            raise ConfigError(f"{Path(repo) / REPO_FILE}: no such file, nothing to trust")
+        data = self._load()
+        data["trusted"][repo_key(repo)] = digest
+        self._save(data)
+        return digest
+
+    def revoke(self, repo: Path | str) -> bool:
+        data = self._load()
+        gone = data["trusted"].pop(repo_key(repo), None) is not None
+        if gone:
+            self._save(data)
+        return gone
+
+    def trusted(self) -> dict[str, str]:
+        """Repository path → digest of the file version trusted."""
+        return dict(self._load()["trusted"])
+
+    def first_telling(self, repo: Path | str, digest: str) -> bool:
+        """True the first time this untrusted file version is reported (and remember it)."""
+        data = self._load()
+        if data["told"].get(repo_key(repo)) == digest:
+            return False
+        data["told"][repo_key(repo)] = digest
+        with contextlib.suppress(OSError):  # failing to remember only means saying it again
+            self._save(data)
+        return True

