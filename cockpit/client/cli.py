@@ -109,6 +109,7 @@ def _key_warning(args: argparse.Namespace) -> str:
     """What `cockpit new` warns about: the built-in agent's model has no API key in this
     environment (the server started from it has none either), so the first turn would fail."""
     from cockpit.agents.model_keys import missing_key, model_name
+    from cockpit.config import load_config
 
     if args.remote or args.fork:  # another machine's environment; a fork runs its source's agent
         return ""
