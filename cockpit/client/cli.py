@@ -47,7 +47,7 @@ class SessionFailed(CockpitError):
 async def connected(args: argparse.Namespace, *, attach: bool = False, sessions: list[str] | None = None,
                     tail: int = 0) -> AsyncIterator[Any]:
     """The client this command line asks for: local server (default), `--remote`, or `--local`."""
-    from cockpit.client.trust_cli import load_and_tell
+    from cockpit.client.repo_config import load_and_tell
 
     load_and_tell(args.repo)  # a bad config is one line, before anything starts
     if args.local:
@@ -113,7 +113,7 @@ def _key_warning(args: argparse.Namespace) -> str:
     """What `cockpit new` warns about: the built-in agent's model has no API key in this
     environment (the server started from it has none either), so the first turn would fail."""
     from cockpit.agents.model_keys import missing_key, model_name
-    from cockpit.client.trust_cli import repo_root
+    from cockpit.client.repo_config import repo_root
 
     if args.remote or args.fork:  # another machine's environment; a fork runs its source's agent
         return ""
