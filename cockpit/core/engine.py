@@ -405,12 +405,15 @@ class Engine:
         self.emit("", ev.CONFIG, {"status": "untrusted", "text": line, "repo": str(report.path.parent),
                                   "file": str(report.path), "digest": report.digest, "ignored": report.ignored})
 
-    async def trust(self, repo: str, revoke: bool = False) -> dict[str, Any]:
-        """Trust (or stop trusting) a repository's `.cockpit.toml` as it is now."""
+    async def trust(self, repo: str, revoke: bool = False, digest: str = "") -> dict[str, Any]:
+        """Trust (or stop trusting) a repository's `.cockpit.toml` as it is now (and still has
+        `digest`, when given)."""
         root = Path(repo)
+        if not root.is_absolute():  # the server's folder is not the person's
+            raise CockpitError(f"trust: the repository must be an absolute path, got {repo!r}")
         if revoke:
             return {"repo": str(root.resolve()), "revoked": self.configs.trust.revoke(root)}
-        return {"repo": str(root.resolve()), "digest": self.configs.trust.trust(root)}
+        return {"repo": str(root.resolve()), "digest": self.configs.trust.trust(root, digest)}
 
     async def _register(self, session: Session, notice: str = "") -> None:
         self.sessions[session.id] = session

@@ -493,32 +493,37 @@ class Store:
                    max_bytes: int, newest: bool = False) -> list[Event]:
         """Events of a session with `after` < seq < `before`, oldest first: the first `limit`
         of them (the last, with `newest`), and no more than ~`max_bytes` of data but always at
-        least one. Rows are fetched a few at a time and the size is SQLite's, so a page never
-        holds more than its budget in memory; a row too big to keep (stored before events were
-        capped) comes as a stub."""
+        least one. Rows are fetched a few at a time, so a page never holds much more than its
+        budget in memory. A row too big to keep (stored before events were capped) comes as a
+        stub, which replaces it in the store so that no later read loads it again."""
         order = "DESC" if newest else "ASC"
         events: list[Event] = []
-        too_big: list[tuple[str, str, int]] = []
+        too_big: list[Event] = []
         used = 0
         async with self._db.execute(
-            "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END, length(data) "
+            "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END "
             f"FROM events WHERE session = ? AND seq > ? AND seq < ? ORDER BY seq {order}, id {order} LIMIT ?",
             (EVENT_BYTES_MAX, session, after, before if before is not None else 1 << 62, max(limit, 0)),
         ) as cur:
             while rows := await cur.fetchmany(_rows_that_fit(max_bytes - used, used / max(len(events), 1))):
-                for seq, ts, kind, data, size in rows:
-                    decoded = json.loads(data) if data is not None else oversized(size)
-                    if data is None:
-                        too_big.append((_encode(decoded), session, seq))
-                    used += (size if data is not None else _EVENT_OVERHEAD) + _EVENT_OVERHEAD
+                for seq, ts, kind, data in rows:
+                    used += (len(data) if data is not None else 0) + _EVENT_OVERHEAD
                     if events and used > max_bytes:
                         break
-                    events.append(Event(kind, session, decoded, seq, ts))
+                    events.append(Event(kind, session, json.loads(data) if data is not None else {}, seq, ts))
+                    if data is None:
+                        too_big.append(events[-1])
                 else:
                     continue
                 break
-        if too_big:  # stored before events were capped: keep the stub, so no read measures it again
-            self._enqueue("UPDATE events SET data = ? WHERE session = ? AND seq = ?", too_big, wait=False)
+        for event in too_big:  # measured apart, so the huge row is in memory once at a time
+            async with self._db.execute("SELECT length(data) FROM events WHERE session = ? AND seq = ?",
+                                        (session, event.seq)) as cur:
+                (size,) = await cur.fetchone()  # type: ignore[misc]
+            event.data = oversized(size)
+        if too_big:
+            self._enqueue("UPDATE events SET data = ? WHERE session = ? AND seq = ?",
+                          [(_encode(e.data), session, e.seq) for e in too_big], wait=False)
         if newest:
             events.reverse()
         return events
