@@ -70,6 +70,9 @@ async def test_a_full_disk_holds_writes_in_order_and_loses_nothing_once_space_re
         await asyncio.wait_for(store.written_or_blocked(), 10)  # returns: the rest is in memory
         assert [e.seq for e in await store.tail("s", 3)] == [199, 200, 201]  # memory included
         assert [e.seq for e in await store.tail("s", 500)] == list(range(1, 202))
+        newest = await store.page("s", limit=3, max_bytes=1 << 20, newest=True)
+        assert [e.seq for e in newest] == [199, 200, 201]
+        assert [e.seq for e in await store.page("s", after=195, limit=10, max_bytes=1 << 20)] == list(range(196, 202))
 
         tiny_fs.free()
         await acknowledged

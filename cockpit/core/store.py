@@ -500,6 +500,9 @@ class Store:
         events: list[Event] = []
         too_big: list[Event] = []
         used = 0
+        cut = False  # the byte budget ended the page before the rows did
+        upper = before if before is not None else 1 << 62
+        queued = [row for row in self._queued_rows(session) if after < row[1] < upper]
         async with self._db.execute(
             "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END "
             f"FROM events WHERE session = ? AND seq > ? AND seq < ? ORDER BY seq {order}, id {order} LIMIT ?",
@@ -509,6 +512,7 @@ class Store:
                 for seq, ts, kind, data in rows:
                     used += (len(data) if data is not None else 0) + _EVENT_OVERHEAD
                     if events and used > max_bytes:
+                        cut = True
                         break
                     events.append(Event(kind, session, json.loads(data) if data is not None else {}, seq, ts))
                     if data is None:
@@ -526,6 +530,13 @@ class Store:
                           [(_encode(e.data), session, e.seq) for e in too_big], wait=False)
         if newest:
             events.reverse()
+        # Rows still queued (a full disk) are the newest: they lead a newest-first page, and
+        # follow an oldest-first one only where the stored rows ran out.
+        if queued and (newest or (not cut and len(events) < limit)):
+            by_seq = {event.seq: event for event in events}
+            by_seq.update((q, Event(k, s, json.loads(d), q, t)) for s, q, t, k, d in queued)
+            events = sorted(by_seq.values(), key=attrgetter("seq"))
+            events = events[-limit:] if newest else events[:limit]
         return events
 
     async def all_events(self) -> dict[str, list[Event]]:
