@@ -209,3 +209,7 @@ def test_doubt_asks_even_under_auto(command: str, reason: str) -> None:
 def test_without_doubt_auto_runs() -> None:
     policy = ApprovalPolicy("auto", shell_deny=["rm -rf *"])
     assert shell(policy, "rm -f build.log && git status") == "auto"
+    assert shell(policy, "sleep 1 & p=$!; wait $p") == "auto"  # an assignment runs no program
+    assert shell(policy, '[ "$(cat f)" = x ] && echo same') == "auto"  # `[` is the test command
+    assert shell(policy, "[ab]* x") == "ask"  # a glob class as the program
+    assert shell(policy, "*.sh x") == "ask"  # a glob as the program

@@ -127,7 +127,7 @@ class CockpitClient:
         #: was denied, so the person's reason follows as a message.
         self._follow_up = follow_up
         self.files = ConfinedFiles(host.worktree)
-        self.gate = ApprovalGate(host, host.config.approval, sandboxed=False)  # terminal/create is not yet sandboxed
+        self.gate = ApprovalGate(host, host.config.approval, sandboxed=terminals.sandbox is not None)
         self._io = ThreadPoolExecutor(max_workers=FILE_WORKERS, thread_name_prefix=f"acp-files-{host.session.id}")
         #: While a stored session is loaded the agent replays its history, which the store holds already.
         self.replaying = False

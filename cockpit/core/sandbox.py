@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import functools
 import os
 import shutil
@@ -171,11 +172,20 @@ async def run_confined(
     The one launch path for the shell tool, set-up, tear-down, verify and ACP terminals."""
     if sandbox is None:
         return await run_process(argv, cwd, env, timeout, capture_chars=capture_chars, stop=stop, on_output=on_output)
+    require_program(argv[0], env)
     result = await run_process(sandbox.wrap(argv, cwd), cwd, env, timeout, capture_chars=capture_chars, stop=stop,
                                on_output=on_output)
     if result.exit_code is None:
         return result
     return dataclasses.replace(result, exit_code=child_exit_code(result.exit_code))
+
+
+def require_program(program: str, env: Mapping[str, str] | None) -> None:
+    """`FileNotFoundError` when `program` cannot be found, as an unwrapped exec would raise:
+    wrapped, bubblewrap would start and only then fail, with its own message and exit code."""
+    path = (os.environ if env is None else env).get("PATH")
+    if shutil.which(program, path=path) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
 
 
 def _git_binds(worktree: Path) -> list[str]:

@@ -35,6 +35,7 @@ from cockpit.agents.log_pump import LOG_MAX_BYTES  # noqa: E402
 from cockpit.agents.workspace import PathRefused  # noqa: E402
 from cockpit.config import Config, ModelConfig  # noqa: E402
 from cockpit.core import events as ev  # noqa: E402
+from cockpit.core.sandbox import availability  # noqa: E402
 from cockpit.core.states import State  # noqa: E402
 from cockpit.server.daemon import process_alive, stop_server  # noqa: E402
 from cockpit.server.paths import ServerPaths  # noqa: E402
@@ -178,9 +179,13 @@ async def test_setsid_processes_of_an_acp_session_die_with_its_removal(fake: Any
     after their turns, and neither is left in /proc once the session is removed."""
     engine, session = await fake(preset="auto")
     by_terminal, by_agent = unique_sleep(), unique_sleep()
-    await turn(engine, session, f"spawn {escaping(by_terminal)}")
+    # exit 0: the sleep has called setsid (`escaping` waits for it)
+    assert said(await turn(engine, session, f"spawn {escaping(by_terminal)}")) == "spawned: exit 0"
     assert said(await turn(engine, session, f"escape {by_agent}")) == "escaped"
-    await until(lambda: sleepers(by_terminal) and sleepers(by_agent))
+    if availability().ok:  # terminal/create runs in the sandbox, whose pid namespace ends with the command
+        await until(lambda: not sleepers(by_terminal) and sleepers(by_agent))
+    else:
+        await until(lambda: sleepers(by_terminal) and sleepers(by_agent))
     await asyncio.wait_for(engine.remove(session.id), TIMEOUT)
     await until(lambda: not sleepers(by_terminal) and not sleepers(by_agent))
 
@@ -199,6 +204,12 @@ async def test_setsid_processes_of_the_shell_tool_die_with_the_session(open_engi
         server.set_scenario({"steps": [{"tool_calls": [{"name": "run_shell", "arguments": {
             "command": escaping(token)}}]}]}, session=session.id)
         await engine.send(session.id, "go")
+        if availability().ok:  # in the sandbox the setsid child ends with the command's pid namespace
+            await until(lambda: session.state == State.IDLE)
+            results = [e.data for e in await engine.transcript(session.id) if e.kind == ev.TOOL_RESULT]
+            assert results[-1]["ok"], results  # `escaping` saw the sleep call setsid
+            await until(lambda: not sleepers(token))
+            return
         await until(lambda: sleepers(token))
         await until(lambda: session.state == State.IDLE)
         assert sleepers(token)  # the command has ended; its setsid child has not
