@@ -16,7 +16,7 @@ from cockpit.agents.policy import PRESETS
 
 #: Dotted keys an untrusted file may set as it likes (a table name allows all its keys).
 SAFE = frozenset({
-    "theme", "layouts", "defaults.base_ref", "notify.bell", "notify.desktop",
+    "theme", "layouts", "ui", "defaults.base_ref", "notify.bell", "notify.desktop",
     "worktrees.copy", "worktrees.symlink", "worktrees.setup_timeout", "worktrees.port_base",
     "worktrees.port_block",
     "review.verify_after_turn", "review.verify_timeout", "review.gate_on_verify", "review.strategy",
@@ -38,6 +38,8 @@ def gate(raw: dict[str, Any], base: Any) -> tuple[dict[str, Any], list[str]]:
             _narrow_approval(value, base.approval, kept, ignored)
         elif table == "budgets":
             _narrow_budgets(value, base.budgets, kept, ignored)
+        elif table == "sandbox":
+            _narrow_sandbox(value, base.sandbox, kept, ignored)
         elif table in SAFE:
             kept[table] = value
         elif isinstance(value, dict):
@@ -75,6 +77,20 @@ def _narrow_approval(raw: dict[str, Any], base: Any, kept: dict[str, Any], ignor
         ignored.append("approval.shell_allow")
     if out:
         kept["approval"] = out
+
+
+def _narrow_sandbox(raw: dict[str, Any], base: Any, kept: dict[str, Any], ignored: list[str]) -> None:
+    out: dict[str, Any] = {}
+    if "enabled" in raw:
+        if raw["enabled"] or not base.enabled:
+            out["enabled"] = raw["enabled"] or base.enabled
+        else:
+            ignored.append("sandbox.enabled (turns the sandbox off)")
+    if raw.get("hidden"):  # hides more: added to the person's paths
+        out["hidden"] = [*base.hidden, *[p for p in raw["hidden"] if p not in base.hidden]]
+    ignored.extend(f"sandbox.{key}" for key in ("writable", "allow_hosts") if raw.get(key))
+    if out:
+        kept["sandbox"] = out
 
 
 def _narrow_budgets(raw: dict[str, Any], base: Any, kept: dict[str, Any], ignored: list[str]) -> None:

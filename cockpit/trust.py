@@ -19,14 +19,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cockpit.dirs import xdg_config_home
 from cockpit.errors import ConfigError
 
 REPO_FILE = ".cockpit.toml"
 
 
 def trust_path() -> Path:
-    from cockpit.config import xdg_config_home
-
     return xdg_config_home() / "cockpit" / "trusted.json"
 
 
@@ -88,11 +87,15 @@ class TrustStore:
     def is_trusted(self, repo: Path | str, digest: str) -> bool:
         return bool(digest) and self._load()["trusted"].get(repo_key(repo)) == digest
 
-    def trust(self, repo: Path | str) -> str:
-        """Trust the repository's `.cockpit.toml` as it is now; returns its digest."""
+    def trust(self, repo: Path | str, expect: str = "") -> str:
+        """Trust the repository's `.cockpit.toml` as it is now (only if it still has digest
+        `expect`, when given: what the person was shown); returns its digest."""
         digest = file_digest(Path(repo) / REPO_FILE)
         if not digest:
             raise ConfigError(f"{Path(repo) / REPO_FILE}: no such file, nothing to trust")
+        if expect and digest != expect:
+            raise ConfigError(f"{Path(repo) / REPO_FILE} changed since you were asked; not trusted "
+                              f"(look at it again, then `cockpit trust {repo}`)")
         data = self._load()
         data["trusted"][repo_key(repo)] = digest
         self._save(data)

@@ -309,3 +309,16 @@ def test_out_of_range_numbers_are_one_line(text, message):
     with pytest.raises(ConfigError) as caught:
         parse_config_text(text, "F")
     assert str(caught.value) == message
+
+
+def test_an_untrusted_repo_file_may_tighten_the_sandbox_but_never_loosen_it(cockpit_env, tmp_path):
+    cockpit_env.write_user_config('[sandbox]\nhidden = ["~/.aws"]\n')
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".cockpit.toml").write_text('[sandbox]\nenabled = false\nwritable = ["~"]\nallow_hosts = ["evil.example"]\n'
+                                        'hidden = ["~/.kube"]\n[ui]\nkeep_bar_open = true\n')
+    config, report = load_config_report(repo)
+    assert config.sandbox.enabled and config.sandbox.writable == [] and config.sandbox.allow_hosts == []
+    assert config.sandbox.hidden == ["~/.aws", "~/.kube"]
+    assert config.ui.keep_bar_open
+    assert report.ignored == ["sandbox.enabled (turns the sandbox off)", "sandbox.writable", "sandbox.allow_hosts"]

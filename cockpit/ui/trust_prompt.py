@@ -74,7 +74,7 @@ def _ask(app: Any, data: dict[str, Any]) -> None:
     app.trust_asked.add((repo, digest))
 
     async def answered(yes: bool | None) -> None:
-        if yes and await app.run_command({"cmd": "trust", "repo": repo}) is not None:
+        if yes and await app.run_command({"cmd": "trust", "repo": repo, "digest": digest}) is not None:
             app.status_note("")
             app.notify(f"trusted {data.get('file', repo)}: its settings apply to sessions created from now on",
                        timeout=6, markup=False)
