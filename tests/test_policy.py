@@ -189,7 +189,8 @@ def test_redirections_to_nowhere_stay_allowed() -> None:
 ])
 def test_deny_patterns_meet_every_spelling(command: str) -> None:
     """Attack row 13.2 (policy): `shell_deny=["rm -rf *"]` fell to `\\rm`, `rm -fr`, `/bin/rm`."""
-    verdict = ApprovalPolicy("auto", shell_allow=["*"], shell_deny=["rm -rf *"]).decide("run_shell", {"command": command})
+    policy = ApprovalPolicy("auto", shell_allow=["*"], shell_deny=["rm -rf *"])
+    verdict = policy.decide("run_shell", {"command": command})
     assert verdict.decision == "deny", verdict.reason
 
 

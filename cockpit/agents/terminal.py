@@ -1,7 +1,8 @@
 """Any terminal program as an agent: a pseudo-terminal, emulated with pyte, supervised by state.
 
 The program runs in the session's worktree, in the sandbox (`cockpit.core.sandbox`), in its own
-session (so its own process groups) with the pty as controlling terminal, so job control, ^C and resizes work as in a real terminal.
+session (so its own process groups) with the pty as controlling terminal, so job control, ^C and
+resizes work as in a real terminal.
 Output is read without blocking from the event loop (`loop.add_reader`, many reads per wake-up),
 fed to a `TermScreen` in bounded slices, and published as `term.screen` events holding only the
 changed rows, at most `FRAME_HZ` times a second. Those events are live only; what is stored is

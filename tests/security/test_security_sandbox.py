@@ -160,7 +160,8 @@ async def test_git_works_but_cannot_plant_code_the_cockpit_runs(open_engine, rep
     set `core.fsmonitor`, add a hook or repoint the worktree's `.git`, which the cockpit's own
     next git call (unconfined) would obey."""
     _, session, _, run = await agent_shell(open_engine, repo)
-    done = await run("echo new > new.txt && git add new.txt && git commit -qm 'from the sandbox' && git log --oneline -1")
+    done = await run("echo new > new.txt && git add new.txt && git commit -qm 'from the sandbox' "
+                     "&& git log --oneline -1")
     assert done.ok and "from the sandbox" in done.output, done.output
     pwned = outside / "pwned"
     hooks = repo / ".git" / "hooks"
