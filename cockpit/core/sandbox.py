@@ -41,6 +41,7 @@ from pathlib import Path
 
 from cockpit.config import SandboxConfig
 from cockpit.core.process import DEFAULT_CAPTURE_CHARS, ShellResult, run_process
+from cockpit.errors import ConfigError
 
 #: Relative to $HOME: credentials and tokens no command needs to see.
 SECRETS = (".ssh", ".aws", ".azure", ".config", ".gnupg", ".docker", ".kube", ".netrc", ".git-credentials",
@@ -144,9 +145,14 @@ def sandbox_for(cfg: SandboxConfig, worktree: Path, home: Path, session_id: str)
     tmp.mkdir(parents=True, exist_ok=True)
     writable = []
     for entry in cfg.writable:
-        path = Path(os.path.expanduser(entry)).resolve()
-        path.mkdir(parents=True, exist_ok=True)
-        writable.append(path)
+        path = Path(os.path.expanduser(entry))
+        if not path.is_absolute():
+            raise ConfigError(f"config: key 'sandbox.writable': {entry!r} is not an absolute path (or ~/…)")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"config: key 'sandbox.writable': cannot create {path}: {exc.strerror or exc}") from None
+        writable.append(path.resolve())
     user_home = Path.home()
     hidden = [user_home / name for name in SECRETS]
     hidden += [Path(os.environ[name]) for name in ("XDG_CONFIG_HOME", "COCKPIT_HOME") if os.environ.get(name)]
