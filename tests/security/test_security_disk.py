@@ -182,7 +182,7 @@ async def test_the_status_bar_shows_the_disk_full_banner(full_home, tiny_fs, rep
     engine = await full_home(Config())
     (session,) = await engine.create_sessions(repo, name="agent")
     app = CockpitApp(engine, engine.config)
-    async with app.run_test(size=(200, 30)) as pilot:
+    async with app.run_test(size=(320, 30)) as pilot:  # wide: the test's tmp paths are long
         await until(lambda: session.id in app.grid.panes, "the pane")
         tiny_fs.fill()
         engine.emit(session.id, ev.NOTICE, {"text": "a write the disk cannot take"})
