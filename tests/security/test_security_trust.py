@@ -86,6 +86,15 @@ async def run_json(*args: str, cwd: Path) -> Any:
     return json.loads(done.stdout)
 
 
+def writable_marker(cockpit_env: Any, tmp_path: Path, name: str, user_config: str = "") -> Path:
+    """A file the repository's scripts may write once trusted: they run in the sandbox, which
+    lets them write their worktree and the folders the user's `[sandbox] writable` names."""
+    folder = tmp_path / "markers"
+    folder.mkdir(exist_ok=True)
+    cockpit_env.write_user_config(f'{user_config}\n[sandbox]\nwritable = ["{folder}"]\n')
+    return folder / name
+
+
 async def settled(ref: str, cwd: Path) -> dict[str, Any]:
     """The session once its turn is over or it waits for the person."""
     waited = await run_json("wait", ref, "--until", "done", "--timeout", "90", cwd=cwd)
@@ -95,7 +104,7 @@ async def settled(ref: str, cwd: Path) -> dict[str, Any]:
 
 async def test_committed_setup_script_does_not_run_until_trusted(cockpit_env, tmp_path):
     """Row: `[worktrees] setup` in a cloned repo ran on `cockpit new`."""
-    marker = tmp_path / "setup-ran"
+    marker = writable_marker(cockpit_env, tmp_path, "setup-ran")
     evil = make_repo(tmp_path / "clone", {".cockpit.toml": f'[worktrees]\nsetup = "echo x >> {marker}"\n'})
 
     first = await acockpit("new", "one", cwd=evil)
@@ -118,7 +127,7 @@ async def test_committed_setup_script_does_not_run_until_trusted(cockpit_env, tm
 
 async def test_committed_verify_command_does_not_run_until_trusted(cockpit_env, tmp_path):
     """Row: `[review] verify` in a cloned repo ran when the person pressed verify."""
-    marker = tmp_path / "verify-ran"
+    marker = writable_marker(cockpit_env, tmp_path, "verify-ran")
     evil = make_repo(tmp_path / "clone", {".cockpit.toml": f'[review]\nverify = "touch {marker}"\n'})
     (made,) = await run_json("new", "one", cwd=evil)
     client = await attached(ServerPaths(cockpit_env.home))
@@ -173,8 +182,7 @@ async def test_committed_api_base_never_receives_the_users_key(cockpit_env, tmp_
 
 async def test_one_repositorys_file_never_applies_to_another_repositorys_sessions(cockpit_env, tmp_path, sim):
     """Row: `cockpit ls` in repo A started the server with A's config; repo B's sessions ran under it."""
-    marker = tmp_path / "a-setup-ran"
-    cockpit_env.write_user_config(model_config(sim.url))
+    marker = writable_marker(cockpit_env, tmp_path, "a-setup-ran", model_config(sim.url))
     a = make_repo(tmp_path / "a", {".cockpit.toml": (
         f'[worktrees]\nsetup = "echo $COCKPIT_WORKTREE >> {marker}"\n[review]\nverify = "true"\n')})
     b = make_repo(tmp_path / "b", {"README.md": "b\n"})
