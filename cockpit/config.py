@@ -63,6 +63,11 @@ class AgentConfig:
     #: from the cockpit's environment reaches an acp agent.
     pass_env: list[str] = field(default_factory=list)
     waiting_patterns: list[str] = field(default_factory=list)  # terminal agents: regexes = waiting
+    #: acp agents: folders the agent's sandboxed process may write besides its worktree (its own
+    #: state, e.g. "~/.claude"), added to `[sandbox] writable`; ~ expands.
+    writable: list[str] = field(default_factory=list)
+    #: acp agents: hosts its process may reach (its API), added to `[sandbox] allow_hosts`.
+    allow_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -129,6 +134,7 @@ class SandboxConfig:
     hidden: list[str] = field(default_factory=list)  # more paths commands must not see
     #: Hosts commands may reach. There is no per-host filter yet: any entry turns the whole
     #: network on for the commands; empty (the default) means no network at all.
+    #: (An acp agent's `[agents.<name>] writable` and `allow_hosts` add to these for its process.)
     allow_hosts: list[str] = field(default_factory=list)
 
 
@@ -157,19 +163,30 @@ class Defaults:
 #: The agents every cockpit has before any file is read, as raw TOML so that user files merge into
 #: them key by key: the built-in agent, a terminal running the user's shell ($SHELL, else bash),
 #: and ACP agents that work wherever their program is installed. `pass_env` names the API keys
-#: each may see; nothing else secret reaches them.
+#: each may see; nothing else secret reaches them. ACP agents run sandboxed: `writable` are their
+#: own state folders (and npx's cache), `allow_hosts` their APIs (and npm's registry for npx).
+_NPX = {"writable": ["~/.npm"], "allow_hosts": ["registry.npmjs.org"]}
+_MODEL_APIS = ["api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com"]
 BUILTIN_AGENTS: dict[str, dict[str, Any]] = {
     "builtin": {},
     "shell": {"kind": "terminal"},
     "claude": {"kind": "acp", "command": ["npx", "--yes", "@zed-industries/claude-agent-acp"],
-               "pass_env": ["ANTHROPIC_API_KEY"]},
-    "gemini": {"kind": "acp", "command": ["gemini", "--acp"], "pass_env": ["GEMINI_API_KEY", "GOOGLE_API_KEY"]},
+               "pass_env": ["ANTHROPIC_API_KEY"], "writable": ["~/.claude", *_NPX["writable"]],
+               "allow_hosts": ["api.anthropic.com", "statsig.anthropic.com", *_NPX["allow_hosts"]]},
+    "gemini": {"kind": "acp", "command": ["gemini", "--acp"], "pass_env": ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+               "writable": ["~/.gemini"], "allow_hosts": ["*.googleapis.com"]},
     "codex": {"kind": "acp", "command": ["npx", "--yes", "@zed-industries/codex-acp"],
-              "pass_env": ["OPENAI_API_KEY"]},
+              "pass_env": ["OPENAI_API_KEY"], "writable": ["~/.codex", *_NPX["writable"]],
+              "allow_hosts": ["api.openai.com", "chatgpt.com", *_NPX["allow_hosts"]]},
     "goose": {"kind": "acp", "command": ["goose", "acp"],
-              "pass_env": ["GOOSE_PROVIDER", "GOOSE_MODEL", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY"]},
+              "pass_env": ["GOOSE_PROVIDER", "GOOSE_MODEL", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY"],
+              "writable": ["~/.config/goose", "~/.local/share/goose", "~/.local/state/goose"],
+              "allow_hosts": _MODEL_APIS},
     "opencode": {"kind": "acp", "command": ["opencode", "acp"],
-                 "pass_env": ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"]},
+                 "pass_env": ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY"],
+                 "writable": ["~/.config/opencode", "~/.local/share/opencode", "~/.local/state/opencode",
+                              "~/.cache/opencode"],
+                 "allow_hosts": [*_MODEL_APIS, "openrouter.ai", "models.dev", *_NPX["allow_hosts"]]},
 }
 
 

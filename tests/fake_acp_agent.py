@@ -13,6 +13,8 @@ Each prompt's text is a script; its first word picks what the agent does:
     crash                 one chunk, then the process exits with code 3 mid-turn
     quit                  end the turn, then exit (code 0) while idle
     env NAME…             say which of the named variables are set
+    selfwrite PATH TEXT   the agent's own process writes PATH (no client involved); says how it went
+    selfread PATH         the agent's own process reads PATH; says what it read or the error
 
 Hostile scripts (attack replays, tests/security/test_security_acp.py):
 
@@ -265,6 +267,24 @@ class FakeAgent:
     async def do_env(self, session_id: str, rest: str) -> None:
         found = {name: ("set" if name in os.environ else "unset") for name in rest.split()}
         await self.say(session_id, json.dumps(found, sort_keys=True))
+
+
+    async def do_selfwrite(self, session_id: str, rest: str) -> None:
+        rel, _, content = rest.partition(" ")
+        try:
+            Path(self.path(session_id, rel)).write_text(content, encoding="utf-8")
+        except OSError as exc:
+            await self.say(session_id, f"selfwrite failed: {exc.strerror}")
+            return
+        await self.say(session_id, "selfwrite ok")
+
+    async def do_selfread(self, session_id: str, rest: str) -> None:
+        try:
+            text = Path(self.path(session_id, rest.strip())).read_text(encoding="utf-8")
+        except OSError as exc:
+            await self.say(session_id, f"selfread failed: {exc.strerror}")
+            return
+        await self.say(session_id, f"selfread: {text}")
 
 
 def main() -> None:

@@ -45,8 +45,10 @@ def fake_config(*args: str, pass_env: tuple[str, ...] = (), base: Config | None 
     config = base or Config()
     config.approval.preset = preset  # type: ignore[assignment]
     config.sandbox.enabled = sandbox
+    # The agent runs sandboxed: its --record file's folder is its own state, as ~/.claude is Claude's.
+    writable = [str(Path(args[args.index("--record") + 1]).parent)] if "--record" in args else []
     config.agents["fake"] = AgentConfig(kind="acp", command=[sys.executable, str(FAKE_AGENT), *args],
-                                        pass_env=list(pass_env))
+                                        pass_env=list(pass_env), writable=writable)
     config.defaults.agent = "fake"
     return config
 
@@ -54,7 +56,8 @@ def fake_config(*args: str, pass_env: tuple[str, ...] = (), base: Config | None 
 @pytest.fixture
 def record(tmp_path: Path) -> Callable[[], list[dict[str, Any]]]:
     """What the fake agent received, one dict per request (it appends to a file as it goes)."""
-    path = tmp_path / "agent-record.jsonl"
+    path = tmp_path / "agent-state" / "agent-record.jsonl"  # its folder: writable to the sandboxed agent
+    path.parent.mkdir()
 
     def read() -> list[dict[str, Any]]:
         if not path.exists():
@@ -354,10 +357,28 @@ async def test_closing_the_engine_ends_the_agent_process_mid_turn(fake: Any, rec
     subscription = engine.subscribe(accept=lambda e: e.session == session.id)
     await engine.send(session.id, "sleep")
     await next_event(subscription, ev.TOOL_CALL, [])
+    running = processes_with(record.path)  # seen from here: the agent's own pid is its sandbox's
+    assert running
     await engine.close()
-    (pid,) = [r["pid"] for r in record() if r["method"] == "initialize"]
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert not [pid for pid in running if alive(pid)]
+
+
+def processes_with(word: str) -> list[int]:
+    """The pids (in our pid namespace) of the processes whose command line holds `word`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            if entry.isdigit() and word.encode() in Path("/proc", entry, "cmdline").read_bytes():
+                found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (a sandbox's init, orphaned, waits for our own init to reap it)."""
+    try:
+        return "\nState:\tZ" not in Path("/proc", str(pid), "status").read_text()
+    except OSError:
+        return False
 
 
 # -- failures ---------------------------------------------------------------------------------------

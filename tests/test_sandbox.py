@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from cockpit.config import Config, SandboxConfig, parse_config_text
+from cockpit.config import AgentConfig, Config, SandboxConfig, parse_config_text
 from cockpit.core import sandbox as sb
 from cockpit.errors import ConfigError
 
@@ -101,3 +101,20 @@ def test_a_bad_writable_entry_is_one_line_naming_the_key(monkeypatch, tmp_path, 
     with pytest.raises(ConfigError) as error:
         sb.sandbox_for(SandboxConfig(writable=[entry]), tmp_path, tmp_path / "home", "s")
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_an_agents_own_writable_and_hosts_add_to_the_sandbox_ones(monkeypatch, off_tmp):
+    """An ACP agent's state folder (created), its existing config file (bound as a file) and its
+    API host come on top of `[sandbox]`; a bad entry names the agent's key."""
+    monkeypatch.setattr(sb, "availability", lambda: sb.Availability("/bin/bwrap", ""))
+    (off_tmp / "agent.json").write_text("{}")
+    agent = AgentConfig(kind="acp", writable=[str(off_tmp / "state"), str(off_tmp / "agent.json")],
+                        allow_hosts=["api.example.com"])
+    box = sb.sandbox_for(SandboxConfig(writable=[str(off_tmp / "cache")]), off_tmp, off_tmp / "home", "s",
+                         agent_name="fake", agent=agent)
+    assert box.writable == (off_tmp / "cache", off_tmp / "state", off_tmp / "agent.json")
+    assert (off_tmp / "state").is_dir() and (off_tmp / "agent.json").read_text() == "{}"
+    assert sb.sandbox_for(SandboxConfig(), off_tmp, off_tmp / "home", "s").writable == ()
+    with pytest.raises(ConfigError, match=r"^config: key 'agents.fake.writable': 'state' is not an absolute path"):
+        sb.sandbox_for(SandboxConfig(), off_tmp, off_tmp / "home", "s", agent_name="fake",
+                       agent=AgentConfig(writable=["state"]))

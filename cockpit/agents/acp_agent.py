@@ -1,7 +1,9 @@
 """An ACP agent (Claude Code, Gemini CLI, Codex, Goose, OpenCode …) as a session's backend.
 
 The agent is a program speaking the Agent Client Protocol on its stdin/stdout. It runs in the
-session's worktree, in its own process group (closing the session ends it and everything it
+session's worktree, in the session's sandbox (`core.sandbox`: it writes its worktree, its /tmp
+and the folders its `[agents.<name>] writable` names, such as its own "~/.claude", and reaches
+only `allow_hosts`), in its own process group (closing the session ends it and everything it
 started), with an environment built from nothing but a few basics, the agent's `pass_env` (its
 API keys), its configured `env` and the session's variables: ACP's default would pass no keys,
 ours would pass every secret the cockpit has. Its stderr is read without pause into a log file
@@ -44,7 +46,7 @@ from cockpit.core.agent_api import AgentHost
 from cockpit.core.containment import contained, end_session_processes
 from cockpit.core.environment import agent_environment
 from cockpit.core.process import KILL_GRACE_S, terminate_group
-from cockpit.core.sandbox import sandbox_for
+from cockpit.core.sandbox import child_exit_code, sandbox_for
 from cockpit.core.states import State
 from cockpit.errors import CockpitError, ConfigError
 
@@ -97,8 +99,9 @@ class AcpAgent:
         self._env = agent_environment(agent, host.env)
         self.log_path = host.home / "logs" / f"acp-{host.session.id}.log"
         self._updates: asyncio.Queue[Any] = asyncio.Queue()
-        self._terminals = Terminals(self._env, sandbox_for(host.config.sandbox, Path(host.worktree), host.home,
-                                                           host.session.id))
+        self._sandbox = sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id,
+                                    agent_name=name, agent=agent)
+        self._terminals = Terminals(self._env, self._sandbox)
         self._mapper = UpdateMapper(host, f"acp/{name}", self._terminals.output_text)
         self._queued: list[str] = []  # prompts waiting for the turn's current one to end
         self._client = CockpitClient(host, self._updates, self._mapper, self._terminals, self._queued.append)
@@ -209,13 +212,15 @@ class AcpAgent:
 
     async def _spawn(self) -> _Link:
         log = RotatingLog(self.log_path)
-        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {shlex.join(self._argv)}\n".encode())
+        confined = "" if self._sandbox is None else " (sandboxed)"
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {shlex.join(self._argv)}{confined}\n".encode())
         # Our own pipe, not asyncio's: Process.wait() waits for its pipes, which a process the
         # agent started may hold open.
         stderr, pump = await start_log_pump(log, f"acp-stderr-{self.host.session.id}")
+        argv = self._argv if self._sandbox is None else self._sandbox.wrap(self._argv)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *contained(self._argv, self._env), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                *contained(argv, self._env), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=stderr, cwd=self.host.worktree, env=self._env, start_new_session=True,
                 limit=DEFAULT_STDIO_BUFFER_LIMIT_BYTES,
             )
@@ -234,12 +239,16 @@ class AcpAgent:
         """When the process ends, close its connection so that a waiting prompt fails at once
         (a child holding stdout open would otherwise keep it waiting), and say so when neither a
         turn nor the start-up is there to report it."""
-        code = await link.proc.wait()
+        code = self._exit_code(await link.proc.wait())
         with contextlib.suppress(Exception):
             await asyncio.wait_for(link.conn.close(), _CLOSE_TIMEOUT_S)
         if link is self._link and link.session_id and (self._turn is None or self._turn.done()):
             self.host.emit(ev.NOTICE, {"text": f"{self.name} {exit_text(code)}; the next instruction starts it "
                                                f"again (log: {self.log_path})"})
+
+    def _exit_code(self, code: int) -> int:
+        """The agent's own exit code (bubblewrap reports a killed one as 128 + N)."""
+        return code if self._sandbox is None else child_exit_code(code)
 
     async def _drop_link(self) -> None:
         link, self._link = self._link, None
@@ -311,7 +320,7 @@ class AcpAgent:
             return (f"agent {self.name!r} needs authentication: set its API key (listed in [agents.{self.name}] "
                     "pass_env) or log in with its own CLI")
         if link is not None and not link.alive:
-            what = exit_text(link.proc.returncode or 0)
+            what = exit_text(self._exit_code(link.proc.returncode or 0))
         elif isinstance(exc, RequestError):
             what = f"answered with an error: {exc}"
         elif isinstance(exc, TimeoutError):

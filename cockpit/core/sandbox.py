@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit.config import SandboxConfig
+from cockpit.config import AgentConfig, SandboxConfig
 from cockpit.core.process import DEFAULT_CAPTURE_CHARS, ShellResult, run_process
 from cockpit.errors import ConfigError
 
@@ -135,30 +135,45 @@ def session_tmp(home: Path, session_id: str) -> Path:
     return home / "sandbox" / session_id
 
 
-def sandbox_for(cfg: SandboxConfig, worktree: Path, home: Path, session_id: str) -> Sandbox | None:
+def sandbox_for(cfg: SandboxConfig, worktree: Path, home: Path, session_id: str, *, agent_name: str = "",
+                agent: AgentConfig | None = None) -> Sandbox | None:
     """The sandbox for session `session_id`'s commands in `worktree` (a worktree of the session,
-    or a scratch one made for it), or None when it is off or unavailable here."""
+    or a scratch one made for it), or None when it is off or unavailable here.
+
+    `agent`: an ACP agent's own config, whose `writable` and `allow_hosts` (its state folder,
+    its API host) add to the `[sandbox]` ones for its process and the commands it runs."""
     found = availability()
     if not cfg.enabled or not found.ok:
         return None
     tmp = session_tmp(home, session_id)
     tmp.mkdir(parents=True, exist_ok=True)
-    writable = []
-    for entry in cfg.writable:
-        path = Path(os.path.expanduser(entry))
-        if not path.is_absolute():
-            raise ConfigError(f"config: key 'sandbox.writable': {entry!r} is not an absolute path (or ~/…)")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"config: key 'sandbox.writable': cannot create {path}: {exc.strerror or exc}") from None
-        writable.append(path.resolve())
+    entries = [("sandbox.writable", entry) for entry in cfg.writable]
+    allow_hosts = list(cfg.allow_hosts)
+    if agent is not None:
+        entries += [(f"agents.{agent_name}.writable", entry) for entry in agent.writable]
+        allow_hosts += agent.allow_hosts
+    writable = [_writable_folder(key, entry) for key, entry in entries]
     user_home = Path.home()
     hidden = [user_home / name for name in SECRETS]
     hidden += [Path(os.environ[name]) for name in ("XDG_CONFIG_HOME", "COCKPIT_HOME") if os.environ.get(name)]
     hidden += [home, *(Path(os.path.expanduser(entry)) for entry in cfg.hidden)]
-    return Sandbox(found.binary, Path(worktree).resolve(), tmp.resolve(), tuple(writable),
-                   tuple(dict.fromkeys(p.resolve() for p in hidden)), network=bool(cfg.allow_hosts))
+    return Sandbox(found.binary, Path(worktree).resolve(), tmp.resolve(), tuple(dict.fromkeys(writable)),
+                   tuple(dict.fromkeys(p.resolve() for p in hidden)), network=bool(allow_hosts))
+
+
+def _writable_folder(key: str, entry: str) -> Path:
+    """The folder (or existing file, like "~/.claude.json") a `writable` entry names, a folder made
+    if missing; a bad one is one line naming `key`."""
+    path = Path(os.path.expanduser(entry))
+    if not path.is_absolute():
+        raise ConfigError(f"config: key '{key}': {entry!r} is not an absolute path (or ~/…)")
+    if path.is_file():
+        return path.resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"config: key '{key}': cannot create {path}: {exc.strerror or exc}") from None
+    return path.resolve()
 
 
 def unavailable_reason(cfg: SandboxConfig) -> str:
