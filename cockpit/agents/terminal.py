@@ -1,6 +1,7 @@
 """Any terminal program as an agent: a pseudo-terminal, emulated with pyte, supervised by state.
 
-The program runs in the session's worktree, in the sandbox (`cockpit.core.sandbox`), in its own
+The program runs in the session's worktree, in the sandbox (`cockpit.core.sandbox`), with the
+trimmed environment of every session command (`cockpit.core.environment`), in its own
 session (so its own process groups) with the pty as controlling terminal, so job control, ^C and
 resizes work as in a real terminal.
 Output is read without blocking from the event loop (`loop.add_reader`, many reads per wake-up),
@@ -35,6 +36,7 @@ from cockpit.agents.pty_screen import TermScreen
 from cockpit.config import AgentConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
+from cockpit.core.environment import agent_environment
 from cockpit.core.sandbox import child_exit_code, require_program, sandbox_for
 from cockpit.core.states import State, can_transition
 from cockpit.errors import CockpitError, ConfigError
@@ -109,7 +111,7 @@ class TerminalAgent:
         self._host = host
         self._name = agent_name
         self._argv = list(agent.command) or [os.environ.get("SHELL") or "bash"]
-        self._env = {**agent.env, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        self._agent = agent
         self._patterns = compile_patterns(agent_name, agent.waiting_patterns)
         self._size = DEFAULT_SIZE
         self._screen = TermScreen(*self._size, reply=self._write)
@@ -226,9 +228,10 @@ class TerminalAgent:
         try:
             _set_size(slave, *self._size)
             os.set_blocking(master, False)
-            env = {**os.environ, **self._host.env, **self._env}
-            for name in ("COLUMNS", "LINES"):
-                env.pop(name, None)
+            # The shell tool's trimmed environment, not the cockpit's: what a program prints lands
+            # in the store, and `echo $MY_API_KEY` in a pane must find nothing.
+            env = {**agent_environment(self._agent, self._host.env), "TERM": "xterm-256color",
+                   "COLORTERM": "truecolor"}
             sandbox = sandbox_for(self._host.config.sandbox, Path(self._host.worktree), self._host.home,
                                   self._host.session.id)
             self._sandboxed = sandbox is not None

@@ -218,6 +218,29 @@ async def test_terminal_sessions_run_sandboxed(open_engine, repo, fake_home, out
     assert "fake-key-for-tests" not in screen()
 
 
+async def test_terminal_sessions_cannot_see_secret_environment(open_engine, repo, fake_home):
+    """Attack row 13.2 (terminal environment): a program in a terminal pane inherited the whole
+    environment of the cockpit's server, so `echo $MY_API_KEY` showed the key on screen (and in
+    the store). It gets the shell tool's trimmed environment, with its own session variables."""
+    config = Config()
+    config.sandbox.enabled = False  # the environment itself is trimmed, sandbox or not
+    config.agents["sh"] = AgentConfig(kind="terminal", command=[
+        "sh", "-c", 'echo "key=[$MY_API_KEY] session=[$COCKPIT_SESSION] term=[$TERM]"; sleep 30'])
+    engine = await open_engine(config, lambda host: TerminalAgent(host, "sh", config.agents["sh"]))
+    (session,) = await engine.create_sessions(repo, agent="sh", name="term")
+
+    def screen() -> str:
+        frame = engine.hosts[session.id].backend.screen_frame()
+        return "\n".join("".join(text for text, _ in runs) for _, runs in frame["rows"])
+
+    for _ in range(500):
+        if "term=[" in screen():
+            break
+        await asyncio.sleep(0.02)
+    assert f"key=[] session=[{session.id}] term=[xterm-256color]" in screen(), screen()
+    assert SECRET not in screen() and "MY_API_KEY" not in screen()
+
+
 async def test_without_a_sandbox_auto_asks_and_says_so(open_engine, repo, fake_home):
     """Attack row 13.2 (no sandbox): `auto` ran shell commands unconfined and unasked."""
     config = Config()
