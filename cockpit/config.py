@@ -132,8 +132,9 @@ class SandboxConfig:
     enabled: bool = True  # false: commands run unconfined, and `auto` asks before shell commands
     writable: list[str] = field(default_factory=list)  # more folders commands may write (caches); ~ expands
     hidden: list[str] = field(default_factory=list)  # more paths commands must not see
-    #: Hosts commands may reach. There is no per-host filter yet: any entry turns the whole
-    #: network on for the commands; empty (the default) means no network at all.
+    #: Hosts commands may reach, only through the cockpit's proxy (`core.net_proxy`): "pypi.org",
+    #: "*.pythonhosted.org" (names under it), "localhost:8080" (that port; else 443 and 80).
+    #: Empty (the default) means no network at all.
     #: (An acp agent's `[agents.<name>] writable` and `allow_hosts` add to these for its process.)
     allow_hosts: list[str] = field(default_factory=list)
 

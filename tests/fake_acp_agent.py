@@ -15,6 +15,7 @@ Each prompt's text is a script; its first word picks what the agent does:
     env NAME…             say which of the named variables are set
     selfwrite PATH TEXT   the agent's own process writes PATH (no client involved); says how it went
     selfread PATH         the agent's own process reads PATH; says what it read or the error
+    fetch URL             GET URL through $HTTP_PROXY (even for localhost); says the body or the error
 
 Hostile scripts (attack replays, tests/security/test_security_acp.py):
 
@@ -40,6 +41,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +287,18 @@ class FakeAgent:
             await self.say(session_id, f"selfread failed: {exc.strerror}")
             return
         await self.say(session_id, f"selfread: {text}")
+
+    async def do_fetch(self, session_id: str, rest: str) -> None:
+        proxy = urllib.request.ProxyHandler({"http": os.environ.get("HTTP_PROXY", "")})
+        for name in ("NO_PROXY", "no_proxy"):  # urllib would go to localhost directly
+            os.environ.pop(name, None)
+        opener = urllib.request.build_opener(proxy)
+        try:
+            body = await asyncio.to_thread(lambda: opener.open(rest.strip(), timeout=20).read())
+        except (OSError, ValueError) as exc:
+            await self.say(session_id, f"fetch failed: {exc}")
+            return
+        await self.say(session_id, f"fetched: {body.decode().strip()}")
 
 
 def main() -> None:

@@ -76,10 +76,19 @@ def test_the_argv_binds_in_order(monkeypatch, off_tmp, make_repo):
     assert at("--chdir", str(worktree)) > writable
 
 
-def test_allow_hosts_turns_the_network_on(monkeypatch, tmp_path):
+async def test_allow_hosts_keeps_the_network_off_and_enters_through_the_bridge(monkeypatch, off_tmp):
+    """Allowed hosts never turn the network on: the proxy's socket (listening once the argv is
+    made) is bound into the sandbox and the bridge runs the command."""
     monkeypatch.setattr(sb, "availability", lambda: sb.Availability("/bin/bwrap", ""))
-    box = sb.sandbox_for(SandboxConfig(allow_hosts=["pypi.org"]), tmp_path, tmp_path / "home", "s")
-    assert box.network and "--unshare-net" not in box.wrap(["true"])
+    box = sb.sandbox_for(SandboxConfig(allow_hosts=["pypi.org"]), off_tmp, off_tmp / "home", "s")
+    argv = box.wrap(["pytest"])
+    bridge = argv.index(sb.net_bridge.__file__)
+    assert "--unshare-net" in argv and argv[bridge + 1:] == [sb.PROXY_SOCKET, str(sb.PROXY_PORT), "--", "pytest"]
+    assert argv[argv.index("--ro-bind", argv.index("/tmp")) + 1:][:2] == [str(box.proxy), sb.PROXY_SOCKET]
+    assert box.proxy.is_socket() and box.proxy.is_relative_to(off_tmp / "home")
+    sb.net_proxy.close_under(off_tmp / "home")
+    assert not box.proxy.exists()
+    assert "--unshare-net" in sb.sandbox_for(SandboxConfig(), off_tmp, off_tmp / "home", "s").wrap(["true"])
 
 
 def test_a_killed_program_reads_as_killed():
@@ -113,8 +122,24 @@ def test_an_agents_own_writable_and_hosts_add_to_the_sandbox_ones(monkeypatch, o
     box = sb.sandbox_for(SandboxConfig(writable=[str(off_tmp / "cache")]), off_tmp, off_tmp / "home", "s",
                          agent_name="fake", agent=agent)
     assert box.writable == (off_tmp / "cache", off_tmp / "state", off_tmp / "agent.json")
+    assert [rule.host for rule in box.hosts] == ["api.example.com"]
     assert (off_tmp / "state").is_dir() and (off_tmp / "agent.json").read_text() == "{}"
     assert sb.sandbox_for(SandboxConfig(), off_tmp, off_tmp / "home", "s").writable == ()
     with pytest.raises(ConfigError, match=r"^config: key 'agents.fake.writable': 'state' is not an absolute path"):
         sb.sandbox_for(SandboxConfig(), off_tmp, off_tmp / "home", "s", agent_name="fake",
                        agent=AgentConfig(writable=["state"]))
+
+
+def test_a_cockpit_installed_under_tmp_stays_visible(monkeypatch, tmp_path, off_tmp):
+    """A CI's venv in a temporary folder: the private /tmp would hide the interpreter that runs
+    the network bridge (and an agent started with it), so it is bound back, read-only."""
+    monkeypatch.setattr(sb, "availability", lambda: sb.Availability("/bin/bwrap", ""))
+    monkeypatch.setattr(sb.sys, "prefix", str(tmp_path))
+    sb._own_python.cache_clear()
+    try:
+        argv = sb.sandbox_for(SandboxConfig(), off_tmp, off_tmp / "home", "s").wrap(["true"])
+    finally:
+        sb._own_python.cache_clear()
+    at = argv.index(str(tmp_path.resolve()))
+    assert argv[at - 1:at + 2] == ["--ro-bind", str(tmp_path.resolve()), str(tmp_path.resolve())]
+    assert at > argv.index("/tmp")  # after the private /tmp, or it would be covered again

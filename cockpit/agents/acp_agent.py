@@ -27,7 +27,6 @@ import shlex
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, schema, text_block
@@ -46,7 +45,7 @@ from cockpit.core.agent_api import AgentHost
 from cockpit.core.containment import contained, end_session_processes
 from cockpit.core.environment import agent_environment
 from cockpit.core.process import KILL_GRACE_S, terminate_group
-from cockpit.core.sandbox import child_exit_code, sandbox_for
+from cockpit.core.sandbox import child_exit_code, host_sandbox
 from cockpit.core.states import State
 from cockpit.errors import CockpitError, ConfigError
 
@@ -99,8 +98,7 @@ class AcpAgent:
         self._env = agent_environment(agent, host.env)
         self.log_path = host.home / "logs" / f"acp-{host.session.id}.log"
         self._updates: asyncio.Queue[Any] = asyncio.Queue()
-        self._sandbox = sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id,
-                                    agent_name=name, agent=agent)
+        self._sandbox = host_sandbox(host, name, agent)
         self._terminals = Terminals(self._env, self._sandbox)
         self._mapper = UpdateMapper(host, f"acp/{name}", self._terminals.output_text)
         self._queued: list[str] = []  # prompts waiting for the turn's current one to end

@@ -27,7 +27,7 @@ from cockpit.config import ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
 from cockpit.core.environment import agent_environment
-from cockpit.core.sandbox import sandbox_for
+from cockpit.core.sandbox import host_sandbox
 from cockpit.core.states import State
 
 MEMORY_FILES = ("AGENTS.md", "CLAUDE.md")
@@ -46,7 +46,7 @@ class LLMAgent:
         self.model = model
         self.model_name = model_name  # its key under [models], named when its API key is missing
         self.workspace = Workspace(host.worktree)
-        sandbox = sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id)
+        sandbox = host_sandbox(host)
         self.gate = ApprovalGate(host, host.config.approval, sandboxed=sandbox is not None)
         self.shell = ShellRunner(sandbox=sandbox)
         self.env = agent_environment(host.config.agent(host.session.agent), host.env)

@@ -30,14 +30,13 @@ import signal
 import struct
 import termios
 import time
-from pathlib import Path
 
 from cockpit.agents.pty_screen import TermScreen
 from cockpit.config import AgentConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
 from cockpit.core.environment import agent_environment
-from cockpit.core.sandbox import child_exit_code, require_program, sandbox_for
+from cockpit.core.sandbox import child_exit_code, host_sandbox, require_program
 from cockpit.core.states import State, can_transition
 from cockpit.errors import CockpitError, ConfigError
 
@@ -232,8 +231,7 @@ class TerminalAgent:
             # in the store, and `echo $MY_API_KEY` in a pane must find nothing.
             env = {**agent_environment(self._agent, self._host.env), "TERM": "xterm-256color",
                    "COLORTERM": "truecolor"}
-            sandbox = sandbox_for(self._host.config.sandbox, Path(self._host.worktree), self._host.home,
-                                  self._host.session.id)
+            sandbox = host_sandbox(self._host)
             self._sandboxed = sandbox is not None
             argv = self._argv
             if sandbox is not None:

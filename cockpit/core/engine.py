@@ -20,7 +20,7 @@ from typing import Any
 
 from cockpit.config import AgentConfig, Config, cockpit_home, untrusted_line
 from cockpit.core import events as ev
-from cockpit.core import registry
+from cockpit.core import net_proxy, registry
 from cockpit.core.agent_api import AgentFactory, ApprovalDecision, TerminalBackend
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
@@ -171,6 +171,7 @@ class Engine:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        net_proxy.close_under(self.home)
         self._coalescer.flush()
         self.bus.close()
         await self.store.close()
@@ -676,7 +677,8 @@ class Engine:
 
     def sandbox(self, session: Session, worktree: Path) -> Sandbox | None:
         """Where set-up, tear-down and verify commands of `session` run in `worktree`."""
-        return sandbox_for(self.config_for(session).sandbox, worktree, self.home, session.id)
+        return sandbox_for(self.config_for(session).sandbox, worktree, self.home, session.id,
+                           notify=lambda text: self.emit(session.id, ev.NOTICE, {"text": text}))
 
     # -- JSON commands ---------------------------------------------------------------------------
 

@@ -15,8 +15,10 @@ on PATH), and inside it:
   git calls and the person's would obey) and other worktrees' admin dirs, which stay read-only;
   our own admin dir (index, HEAD) is writable again. A command can still move refs in the main
   repository (as `git branch -f` can); it cannot plant a hook or an alias;
-- no network (`--unshare-net`) unless `[sandbox] allow_hosts` is non-empty: there is no
-  per-host filter yet, so any host list turns the whole network on (the config says so);
+- no network (`--unshare-net`, loopback only); when `allow_hosts` names hosts (`[sandbox]`, and
+  an ACP agent's own), the cockpit's proxy for them (`net_proxy`, a unix socket bound into the
+  sandbox) is offered inside on loopback by `net_bridge`, the entry command, which sets
+  `HTTP(S)_PROXY`: only those hosts are reachable, and only through the proxy;
 - its own pid namespace (no reading other processes' environments), no capabilities, and it
   dies with the cockpit.
 
@@ -30,6 +32,7 @@ import asyncio
 import dataclasses
 import errno
 import functools
+import hashlib
 import os
 import shutil
 import signal
@@ -40,6 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cockpit.config import AgentConfig, SandboxConfig
+from cockpit.core import events as ev
+from cockpit.core import net_bridge, net_proxy
+from cockpit.core.agent_api import AgentHost
+from cockpit.core.net_proxy import HostRule
 from cockpit.core.process import DEFAULT_CAPTURE_CHARS, ShellResult, run_process
 from cockpit.errors import ConfigError
 
@@ -50,6 +57,10 @@ SECRETS = (".ssh", ".aws", ".azure", ".config", ".gnupg", ".docker", ".kube", ".
 _BASE = ("--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--cap-drop", "ALL",
          "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc")
 _PROBE_TIMEOUT_S = 10
+#: Where the proxy's socket is inside the sandbox (in its private /tmp), and the loopback port
+#: `net_bridge` offers it on.
+PROXY_SOCKET = "/tmp/.cockpit-net.sock"
+PROXY_PORT = 3128
 
 
 @dataclass(frozen=True)
@@ -102,14 +113,22 @@ class Sandbox:
     tmp: Path  # private, bound on /tmp
     writable: tuple[Path, ...] = ()
     hidden: tuple[Path, ...] = ()
-    network: bool = False
+    hosts: tuple[HostRule, ...] = ()  # reachable through the proxy; none: no network at all
+    proxy: Path | None = None  # the proxy's socket, outside (it listens there once `wrap` ran)
+    notify: Callable[[str], None] | None = None  # told of each host the proxy refused
 
     def wrap(self, argv: Sequence[str], cwd: Path | None = None) -> list[str]:
-        """The argv that runs `argv` in the sandbox, in `cwd` (default: the worktree)."""
-        args = [self.binary, *_BASE]
-        if not self.network:
-            args.append("--unshare-net")
-        args += ["--bind", str(self.tmp), "/tmp", "--setenv", "TMPDIR", "/tmp"]
+        """The argv that runs `argv` in the sandbox, in `cwd` (default: the worktree).
+
+        With allowed hosts this also makes sure the session's proxy runs (in the running event
+        loop: every launch path is async) and makes `net_bridge` the entry command."""
+        args = [self.binary, *_BASE, "--unshare-net", "--bind", str(self.tmp), "/tmp", "--setenv", "TMPDIR", "/tmp"]
+        for path in _own_python():  # a cockpit installed under /tmp (a CI's venv) runs the bridge
+            args += ["--ro-bind", path, path]
+        if self.hosts and self.proxy is not None:
+            net_proxy.serve(self.proxy, self.hosts, self.notify)
+            args += ["--ro-bind", str(self.proxy), PROXY_SOCKET]
+            argv = [sys.executable, "-I", "-S", net_bridge.__file__, PROXY_SOCKET, str(PROXY_PORT), "--", *argv]
         for path in self.hidden:
             if _under(path, Path("/tmp")) or not os.path.lexists(path):
                 continue  # the private /tmp already hides the real one
@@ -119,6 +138,13 @@ class Sandbox:
             args += ["--bind", str(path), str(path)]
         args += ["--chdir", str(cwd or self.worktree), "--", *argv]
         return args
+
+
+@functools.cache
+def _own_python() -> tuple[str, ...]:
+    """The cockpit's own Python installation where the private /tmp would hide it."""
+    prefixes = dict.fromkeys(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix))
+    return tuple(p for p in prefixes if _under(Path(p), Path("/tmp")) and os.path.isdir(p))
 
 
 def child_exit_code(code: int) -> int:
@@ -136,29 +162,34 @@ def session_tmp(home: Path, session_id: str) -> Path:
 
 
 def sandbox_for(cfg: SandboxConfig, worktree: Path, home: Path, session_id: str, *, agent_name: str = "",
-                agent: AgentConfig | None = None) -> Sandbox | None:
+                agent: AgentConfig | None = None, notify: Callable[[str], None] | None = None) -> Sandbox | None:
     """The sandbox for session `session_id`'s commands in `worktree` (a worktree of the session,
     or a scratch one made for it), or None when it is off or unavailable here.
 
     `agent`: an ACP agent's own config, whose `writable` and `allow_hosts` (its state folder,
-    its API host) add to the `[sandbox]` ones for its process and the commands it runs."""
+    its API host) add to the `[sandbox]` ones for its process and the commands it runs.
+    `notify`: told (one line) of each host the proxy refused, for a session notice."""
     found = availability()
     if not cfg.enabled or not found.ok:
         return None
     tmp = session_tmp(home, session_id)
     tmp.mkdir(parents=True, exist_ok=True)
     entries = [("sandbox.writable", entry) for entry in cfg.writable]
-    allow_hosts = list(cfg.allow_hosts)
+    hosts = [("sandbox.allow_hosts", entry) for entry in cfg.allow_hosts]
     if agent is not None:
         entries += [(f"agents.{agent_name}.writable", entry) for entry in agent.writable]
-        allow_hosts += agent.allow_hosts
+        hosts += [(f"agents.{agent_name}.allow_hosts", entry) for entry in agent.allow_hosts]
     writable = [_writable_folder(key, entry) for key, entry in entries]
+    rules = net_proxy.parse_rules(hosts)
+    # One proxy per session and allow-list: an agent's own hosts are not its verify script's.
+    digest = hashlib.sha256(repr(rules).encode()).hexdigest()[:12]
+    proxy = home / "sandbox" / "net" / f"{session_id}-{digest}.sock" if rules else None
     user_home = Path.home()
     hidden = [user_home / name for name in SECRETS]
     hidden += [Path(os.environ[name]) for name in ("XDG_CONFIG_HOME", "COCKPIT_HOME") if os.environ.get(name)]
     hidden += [home, *(Path(os.path.expanduser(entry)) for entry in cfg.hidden)]
     return Sandbox(found.binary, Path(worktree).resolve(), tmp.resolve(), tuple(dict.fromkeys(writable)),
-                   tuple(dict.fromkeys(p.resolve() for p in hidden)), network=bool(allow_hosts))
+                   tuple(dict.fromkeys(p.resolve() for p in hidden)), rules, proxy, notify)
 
 
 def _writable_folder(key: str, entry: str) -> Path:
@@ -174,6 +205,13 @@ def _writable_folder(key: str, entry: str) -> Path:
     except OSError as exc:
         raise ConfigError(f"config: key '{key}': cannot create {path}: {exc.strerror or exc}") from None
     return path.resolve()
+
+
+def host_sandbox(host: AgentHost, agent_name: str = "", agent: AgentConfig | None = None) -> Sandbox | None:
+    """`sandbox_for` an agent's session (its own `agent` config for an ACP agent's process): hosts
+    the proxy refused become notices of the session."""
+    return sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id, agent_name=agent_name,
+                       agent=agent, notify=lambda text: host.emit(ev.NOTICE, {"text": text}))
 
 
 def unavailable_reason(cfg: SandboxConfig) -> str:

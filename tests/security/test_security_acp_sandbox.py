@@ -8,7 +8,9 @@ is what the sandbox lets through. Each attack also runs once unconfined, proving
 
 from __future__ import annotations
 
+import http.server
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +43,12 @@ def places(off_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     return {"home": home, "outside": outside, "state": home / ".fake-agent"}
 
 
-async def fake_session(open_engine: Any, repo: Path, places: dict[str, Path], *, sandbox: bool = True) -> Any:
+async def fake_session(open_engine: Any, repo: Path, places: dict[str, Path], *, sandbox: bool = True,
+                       allow_hosts: tuple[str, ...] = ()) -> Any:
     config = Config()
     config.sandbox.enabled = sandbox
     config.agents["fake"] = AgentConfig(kind="acp", command=[sys.executable, str(FAKE_AGENT)],
-                                        writable=["~/.fake-agent"])
+                                        writable=["~/.fake-agent"], allow_hosts=list(allow_hosts))
     engine = await open_engine(config=config, agent_factory=make_agent)
     (session,) = await engine.create_sessions(repo, agent="fake", name="acp")
     await agent_ready(engine, session)
@@ -72,6 +75,35 @@ async def test_an_acp_agent_cannot_write_outside_its_worktree_or_read_secrets(op
     assert (session.path / "inside.txt").read_text() == "ok"
     assert await ask(f"selfwrite {places['state']}/state.json {{}}") == "selfwrite ok"  # [agents.fake] writable
     assert (places["state"] / "state.json").read_text() == "{}"
+
+
+async def test_an_acp_agent_reaches_its_own_allowed_host_only(open_engine, repo, places):
+    """Attack row 13.2 (ACP agent network): an agent needs its API host, and `allow_hosts` used
+    to open the whole network. Its `[agents.<name>] allow_hosts` let it through the session's
+    proxy to that host alone (here a loopback server as `localhost`); anything else is 403."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        engine, session, ask = await fake_session(open_engine, repo, places, allow_hosts=(f"localhost:{port}",))
+        assert await ask(f"fetch http://localhost:{port}/v1") == "fetched: api answer"
+        refused = await ask(f"fetch http://127.0.0.1:{port}/v1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.startswith("fetch failed: HTTP Error 403"), refused
+    notes = [e.data["text"] for e in await engine.transcript(session.id) if e.kind == ev.NOTICE]
+    assert f"sandbox: blocked a connection to 127.0.0.1:{port} (not in allow_hosts)" in notes
+
+
+class _Api(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"api answer")
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 async def test_without_a_sandbox_the_acp_agent_runs_and_the_session_says_so(open_engine, repo, places):

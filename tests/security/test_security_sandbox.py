@@ -9,6 +9,7 @@ the test could fail (the loopback server is reachable, the key is readable).
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
 import socket
 import subprocess
@@ -136,14 +137,34 @@ async def test_shell_has_no_network(open_engine, repo, fake_home):
     assert result.exit_code != 0 and "connected" not in result.output
 
 
-async def test_a_host_allowlist_turns_the_whole_network_on(open_engine, repo, fake_home):
-    """The documented limit: there is no per-host filter yet, so `allow_hosts` means network on."""
-    config = Config()
-    config.sandbox.allow_hosts = ["pypi.org"]
-    with _listening() as port:
-        _, _, _, run = await agent_shell(open_engine, repo, config)
-        result = await run(f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected")
-    assert "connected" in result.output
+async def test_an_allowlist_opens_only_its_hosts_and_only_through_the_proxy(open_engine, repo, fake_home):
+    """Attack row 13.2 (network allowlist): `allow_hosts = ["pypi.org"]` turned the whole network
+    on, so a command could reach any host. Now the sandbox keeps no network of its own and the
+    cockpit's proxy lets through only the listed hosts: `localhost` (on this server's port) is
+    allowed, the same server as `127.0.0.1` is not, and a direct connection goes nowhere."""
+    with _web_server() as port:
+        config = Config()
+        config.sandbox.allow_hosts = [f"localhost:{port}"]
+        engine, session, _, run = await agent_shell(open_engine, repo, config)
+        # NO_PROXY lists localhost (a program's own servers in the sandbox); here it is the outside one.
+        direct = "--noproxy ''"
+        plain = await run(f"curl -sS {direct} http://localhost:{port}/hello")
+        tunnel = await run(f"curl -sS -p {direct} http://localhost:{port}/hello")  # CONNECT, as for https
+        python = await run(f"NO_PROXY= no_proxy= python3 -c \"import urllib.request as u; "
+                           f"print(u.urlopen('http://localhost:{port}/hello').read().decode())\"")
+        refused = await run(f"curl -sS -w ' status=%{{http_code}}' {direct} http://127.0.0.1:{port}/hello")
+        refused_tunnel = await run(f"curl -sS -p {direct} http://127.0.0.1:{port}/hello")
+        raw = await run(f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected")
+        other_port = await run(f"curl -sS -w ' status=%{{http_code}}' {direct} http://localhost:1/")
+    for result in (plain, tunnel, python):
+        assert result.ok and "hello from outside" in result.output, result.output
+    assert "not in allow_hosts" in refused.output and "status=403" in refused.output, refused.output
+    assert refused_tunnel.exit_code != 0 and "403" in refused_tunnel.output, refused_tunnel.output
+    assert raw.exit_code != 0 and "connected" not in raw.output
+    assert "status=403" in other_port.output  # a host:port entry allows that port only
+    notes = [e.data["text"] for e in await engine.transcript(session.id) if e.kind == ev.NOTICE]
+    assert f"sandbox: blocked a connection to 127.0.0.1:{port} (not in allow_hosts)" in notes
+    assert sum(f"127.0.0.1:{port}" in note for note in notes) == 1  # said once per host
 
 
 async def test_shell_cannot_see_secret_environment(open_engine, repo, fake_home):
@@ -252,6 +273,28 @@ async def test_without_a_sandbox_auto_asks_and_says_so(open_engine, repo, fake_h
     notes = [e.data["text"] for e in await engine.transcript(session.id) if e.kind == ev.NOTICE]
     assert any("no sandbox" in note and "unconfined" in note for note in notes)
     assert "[]" in (await run('echo "[$MY_API_KEY]"')).output  # the environment is trimmed all the same
+
+
+class _web_server:
+    """An HTTP server on loopback outside the sandbox, answering every GET with a greeting."""
+
+    def __enter__(self) -> int:
+        class Greeter(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"hello from outside\n")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Greeter)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self.server.server_address[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class _listening:
