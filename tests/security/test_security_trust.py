@@ -95,32 +95,31 @@ async def settled(ref: str, cwd: Path) -> dict[str, Any]:
 
 async def test_committed_setup_script_does_not_run_until_trusted(cockpit_env, tmp_path):
     """Row: `[worktrees] setup` in a cloned repo ran on `cockpit new`."""
-    marker = tmp_path / "setup-ran"
-    evil = make_repo(tmp_path / "clone", {".cockpit.toml": f'[worktrees]\nsetup = "echo x >> {marker}"\n'})
+    evil = make_repo(tmp_path / "clone", {".cockpit.toml": '[worktrees]\nsetup = "echo x >> setup-ran"\n'})
 
-    first = await acockpit("new", "one", cwd=evil)
+    first = await acockpit("new", "one", "--json", cwd=evil)
     assert first.returncode == 0, first.stderr
-    assert not marker.exists()
+    assert not (Path(json.loads(first.stdout)[0]["worktree"]) / "setup-ran").exists()
     assert "worktrees.setup" in first.stderr and f"cockpit trust {evil}" in first.stderr
-    again = await acockpit("new", "two", cwd=evil)
+    again = await acockpit("new", "two", "--json", cwd=evil)
     assert again.returncode == 0 and "worktrees.setup" not in again.stderr  # said once per file version
-    assert not marker.exists()
+    assert not (Path(json.loads(again.stdout)[0]["worktree"]) / "setup-ran").exists()
 
     trusted = await acockpit("trust", cwd=evil)
     assert trusted.returncode == 0 and "worktrees.setup" in trusted.stdout, trusted.stderr
-    assert (await acockpit("new", "three", cwd=evil)).returncode == 0
-    assert marker.read_text() == "x\n"  # trusted: it runs (so the test above could have seen it)
+    (three,) = await run_json("new", "three", cwd=evil)
+    assert (Path(three["worktree"]) / "setup-ran").read_text() == "x\n"  # trusted: it runs (the test could see it)
 
-    (evil / ".cockpit.toml").write_text(f'[worktrees]\nsetup = "echo changed >> {marker}"\n')  # a pull changes it
-    assert (await acockpit("new", "four", cwd=evil)).returncode == 0
-    assert marker.read_text() == "x\n"  # a changed file is not trusted any more
+    (evil / ".cockpit.toml").write_text('[worktrees]\nsetup = "echo changed >> setup-ran"\n')  # a pull changes it
+    (four,) = await run_json("new", "four", cwd=evil)
+    assert not (Path(four["worktree"]) / "setup-ran").exists()  # a changed file is not trusted any more
 
 
 async def test_committed_verify_command_does_not_run_until_trusted(cockpit_env, tmp_path):
     """Row: `[review] verify` in a cloned repo ran when the person pressed verify."""
-    marker = tmp_path / "verify-ran"
-    evil = make_repo(tmp_path / "clone", {".cockpit.toml": f'[review]\nverify = "touch {marker}"\n'})
+    evil = make_repo(tmp_path / "clone", {".cockpit.toml": '[review]\nverify = "touch verify-ran"\n'})
     (made,) = await run_json("new", "one", cwd=evil)
+    marker = Path(made["worktree"]) / "verify-ran"
     client = await attached(ServerPaths(cockpit_env.home))
     try:
         with pytest.raises(Exception) as refused:
@@ -173,10 +172,8 @@ async def test_committed_api_base_never_receives_the_users_key(cockpit_env, tmp_
 
 async def test_one_repositorys_file_never_applies_to_another_repositorys_sessions(cockpit_env, tmp_path, sim):
     """Row: `cockpit ls` in repo A started the server with A's config; repo B's sessions ran under it."""
-    marker = tmp_path / "a-setup-ran"
     cockpit_env.write_user_config(model_config(sim.url))
-    a = make_repo(tmp_path / "a", {".cockpit.toml": (
-        f'[worktrees]\nsetup = "echo $COCKPIT_WORKTREE >> {marker}"\n[review]\nverify = "true"\n')})
+    a = make_repo(tmp_path / "a", {".cockpit.toml": '[worktrees]\nsetup = "touch a-setup-ran"\n[review]\nverify = "true"\n'})
     b = make_repo(tmp_path / "b", {"README.md": "b\n"})
     assert (await acockpit("trust", cwd=a)).returncode == 0  # even a trusted A stays A's
     listed = await acockpit("ls", cwd=a)  # starts the server from A's folder
@@ -184,7 +181,8 @@ async def test_one_repositorys_file_never_applies_to_another_repositorys_session
 
     (in_b,) = await run_json("new", "in-b", cwd=b)
     (in_a,) = await run_json("new", "in-a", cwd=a)
-    assert marker.read_text().split() == [in_a["worktree"]]  # A's set-up ran for A's session only
+    assert not (Path(in_b["worktree"]) / "a-setup-ran").exists()
+    assert (Path(in_a["worktree"]) / "a-setup-ran").exists()  # A's set-up ran for A's session only
     client = await attached(ServerPaths(cockpit_env.home))
     try:
         with pytest.raises(Exception) as refused:
