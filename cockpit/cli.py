@@ -17,7 +17,6 @@ from pathlib import Path
 from cockpit import __version__
 from cockpit.client import cli as agent_cli
 from cockpit.client import trust_cli
-from cockpit.client.repo_config import load_and_tell
 from cockpit.errors import CockpitError
 from cockpit import cli_experiment as experiment_cli
 from cockpit.server import cli as server_cli
@@ -67,7 +66,7 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     """The screen: attached to this home's server (started if needed), to --remote hosts, or --local."""
     from cockpit.ui import run
 
-    config = load_and_tell(args.repo)  # the screen's look; the engine resolves per repository
+    config = trust_cli.load_and_tell(args.repo)  # the screen's look; the engine resolves per repository
     if args.local:
         asyncio.run(run.run_cockpit(config, repo=args.repo, engine_config=None))
         return 0

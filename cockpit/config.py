@@ -20,11 +20,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from cockpit.errors import ConfigError
-# `X as X`: re-exported, core reads trust through config
-from cockpit.trust import REPO_FILE as REPO_FILE
-from cockpit.trust import TrustStore as TrustStore
-from cockpit.trust import file_digest
-from cockpit.trust import repo_key as repo_key
 
 Decision = Literal["auto", "ask", "deny"]
 Preset = Literal["read-only", "ask-shell", "auto"]
@@ -229,11 +224,6 @@ def user_config_path() -> Path:
     return xdg_config_home() / "cockpit" / "config.toml"
 
 
-def trust_store() -> TrustStore:
-    """The person's trust decisions about repositories' config files (never inside a repository)."""
-    return TrustStore(xdg_config_home() / "cockpit" / "trusted.json")
-
-
 def cockpit_home() -> Path:
     """Where the database, worktrees, logs and the server socket live."""
     explicit = os.environ.get("COCKPIT_HOME")
@@ -281,13 +271,15 @@ def load_config_report(repo: Path | None = None, *, user_file: Path | None = Non
         base = _build(Config, merged, source, "")
     if repo is None:
         return base, None
+    from cockpit.trust import REPO_FILE, TrustStore, file_digest
+
     path = Path(repo) / REPO_FILE
     digest = file_digest(path)
     if not digest:
         return base, None
     raw = _read_toml(path)
     _check_file(raw, path)
-    trusted = (trust or trust_store()).is_trusted(repo, digest)
+    trusted = (trust or TrustStore()).is_trusted(repo, digest)
     ignored: list[str] = []
     if not trusted:
         from cockpit.config_gate import gate

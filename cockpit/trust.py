@@ -2,7 +2,7 @@
 
 A cloned repository's `.cockpit.toml` is written by whoever committed it. Until the person says
 they trust it, only its harmless keys apply (`config_gate.py`). Trust is remembered outside the
-repository, in the user's config folder (`trusted.json`, see `cockpit.config.trust_store`), per repository path *and* the hash of
+repository, in the user's config folder (`trusted.json`), per repository path *and* the hash of
 the file's bytes: a changed file is a new file, and asks again.
 
 The same file remembers which untrusted file versions the person was already told about, so the
@@ -24,6 +24,12 @@ from cockpit.errors import ConfigError
 REPO_FILE = ".cockpit.toml"
 
 
+def trust_path() -> Path:
+    from cockpit.config import xdg_config_home
+
+    return xdg_config_home() / "cockpit" / "trusted.json"
+
+
 def repo_key(repo: Path | str) -> str:
     """A repository as trust remembers it: its real absolute path."""
     return str(Path(repo).resolve())
@@ -43,8 +49,8 @@ class TrustStore:
     """The person's trust decisions, read from disk on every question (another process — the CLI's
     `cockpit trust` — may have changed them since)."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path | None = None):
+        self.path = path or trust_path()
 
     def _load(self) -> dict[str, Any]:
         try:

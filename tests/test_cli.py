@@ -110,10 +110,10 @@ def test_repo_option_works_before_and_after_the_subcommand(repo, tmp_path):
     assert "cockpit/after" in after.stdout and "cockpit/before" in before.stdout
 
 
-def test_new_warns_when_the_models_key_is_not_set(repo, cockpit_env):
+def test_new_warns_when_the_models_key_is_not_set(repo):
     """Issue #12.5: `cockpit new` said nothing, and the first turn failed on the missing key."""
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    cockpit_env.write_user_config('[models.default]\nmodel = "anthropic/claude-sonnet-4-5"\n')
+    (repo / ".cockpit.toml").write_text('[models.default]\nmodel = "anthropic/claude-sonnet-4-5"\n')
     run = [sys.executable, "-m", "cockpit", "--local", "new", "x", "--json"]
     done = subprocess.run(run, cwd=repo, env=env, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)

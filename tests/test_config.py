@@ -20,7 +20,7 @@ from cockpit.config import (
     user_config_path,
 )
 from cockpit.errors import ConfigError
-from cockpit.config import trust_store
+from cockpit.trust import TrustStore
 
 
 def test_defaults_without_any_file(cockpit_env):
@@ -74,7 +74,7 @@ def test_repo_file_overlays_the_user_file(cockpit_env, tmp_path):
         command = ["claude-code-acp"]
         """
     )
-    trust_store().trust(repo)  # the person trusts this file: all of it applies
+    TrustStore().trust(repo)  # the person trusts this file: all of it applies
     config = load_config(repo)
     assert config.theme == "paper"  # only in the user file
     assert config.approval.preset == "read-only"  # the repository wins
@@ -263,7 +263,7 @@ def test_trust_is_per_file_version_and_can_be_revoked(cockpit_env, tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / ".cockpit.toml").write_text('[review]\nverify = "pytest -q"\n')
-    store = trust_store()
+    store = TrustStore()
     assert load_config(repo).review.verify == ""
     store.trust(repo)
     assert load_config(repo).review.verify == "pytest -q"

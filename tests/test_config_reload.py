@@ -13,7 +13,7 @@ from server_kit import acockpit, attached
 from cockpit.core import events as ev
 from cockpit.core.engine import Engine
 from cockpit.server.paths import ServerPaths
-from cockpit.config import trust_store
+from cockpit.trust import TrustStore
 
 
 async def next_config_event(subscription, timeout: float = 30.0):
@@ -62,7 +62,7 @@ async def test_repo_file_and_trust_changes_apply_to_that_repo_only(cockpit_env, 
     assert event.data == {"status": "reloaded", "text": f"config reloaded: {repo / '.cockpit.toml'}"}
     assert live_engine.config_for(here).review.strategy == "merge"  # harmless: applies untrusted
     assert live_engine.config_for(here).review.verify == "true"  # a command: not until trusted
-    trust_store().trust(repo)
+    TrustStore().trust(repo)
     await next_config_event(seen)
     assert live_engine.config_for(here).review.verify == "false"
     assert live_engine.config_for(there).review.verify == "true" and live_engine.config_for(there).review.strategy == "squash"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from test_ui_app import start, until
 
-from cockpit.config import trust_store
+from cockpit.trust import TrustStore
 from cockpit.ui.trust_prompt import TrustPrompt
 
 
@@ -23,7 +23,7 @@ async def test_creating_a_session_of_an_untrusted_repo_asks_once_and_y_trusts(en
         assert f"cockpit trust {clone}" in app._status_text
         await pilot.press("enter")  # the default is no
         await until(pilot, lambda: not isinstance(app.screen, TrustPrompt), "the question to close")
-        assert trust_store().trusted() == {}
+        assert TrustStore().trusted() == {}
         assert not (one.path / "setup-ran").exists()
 
         await engine.create_sessions(clone, name="two")  # the same file version: not asked again
@@ -34,7 +34,7 @@ async def test_creating_a_session_of_an_untrusted_repo_asks_once_and_y_trusts(en
         await engine.create_sessions(clone, name="three")  # a changed file asks again
         await until(pilot, lambda: isinstance(app.screen, TrustPrompt), "the question for the changed file")
         await pilot.press("y")
-        await until(pilot, lambda: str(clone) in trust_store().trusted(), "the trust to be recorded")
+        await until(pilot, lambda: str(clone) in TrustStore().trusted(), "the trust to be recorded")
         (four,) = await engine.create_sessions(clone, name="four")
         assert (four.path / "setup-ran").exists()
 
@@ -67,4 +67,4 @@ async def test_a_file_changed_while_the_question_is_open_is_not_trusted(engine, 
         await pilot.press("y")
         await until(pilot, lambda: any("changed since you were asked" in str(n.message) for n in app._notifications),
                     "the refusal")
-        assert trust_store().trusted() == {}
+        assert TrustStore().trusted() == {}

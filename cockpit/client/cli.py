@@ -44,7 +44,7 @@ class SessionFailed(CockpitError):
 async def connected(args: argparse.Namespace, *, attach: bool = False, sessions: list[str] | None = None,
                     tail: int = 0) -> AsyncIterator[Any]:
     """The client this command line asks for: local server (default), `--remote`, or `--local`."""
-    from cockpit.client.repo_config import load_and_tell
+    from cockpit.client.trust_cli import load_and_tell
 
     load_and_tell(args.repo)  # a bad config is one line, before anything starts
     if args.local:

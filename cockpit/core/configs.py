@@ -22,18 +22,9 @@ from pathlib import Path
 
 from watchfiles import awatch
 
-from cockpit.config import (
-    REPO_FILE,
-    Config,
-    RepoFile,
-    TrustStore,
-    load_config,
-    load_config_report,
-    repo_key,
-    trust_store,
-    user_config_path,
-)
+from cockpit.config import Config, RepoFile, load_config, load_config_report, user_config_path
 from cockpit.errors import ConfigError
+from cockpit.trust import REPO_FILE, TrustStore, repo_key
 
 log = logging.getLogger("cockpit.config")
 
@@ -59,7 +50,7 @@ class _Resolved:
 class RepoConfigs:
     def __init__(self, base: Config | None = None, trust: TrustStore | None = None):
         """`base`: a fixed base config; None reads (and re-reads) the user's `config.toml`."""
-        self.trust = trust or trust_store()
+        self.trust = trust or TrustStore()
         self._from_files = base is None
         self._user_file = user_config_path()
         self._user_signature = _stat(self._user_file)
