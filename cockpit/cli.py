@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from cockpit import __version__
 from cockpit.client import cli as agent_cli
-from cockpit.client import trust_cli
+from cockpit.client import repo_config, trust_cli
 from cockpit.errors import CockpitError
 from cockpit import cli_experiment as experiment_cli
 from cockpit.server import cli as server_cli
@@ -66,7 +67,8 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     """The screen: attached to this home's server (started if needed), to --remote hosts, or --local."""
     from cockpit.ui import run
 
-    config = trust_cli.load_and_tell(args.repo)  # the screen's look; the engine resolves per repository
+    config = repo_config.load_and_tell(args.repo)  # the screen's look; the engine resolves per repository
+    run.check_terminal()
     if args.local:
         asyncio.run(run.run_cockpit(config, repo=args.repo, engine_config=None))
         return 0
@@ -102,6 +104,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     repo = Path(args.repo) if args.repo != "." else None
     if args.print:
         return asyncio.run(run.run_demo_print(sys.stdout, repo, timeout=args.timeout))
+    from cockpit.ui.run import check_terminal
+
+    check_terminal()
     asyncio.run(run.run_demo_tui(repo))
     return 0
 
@@ -134,3 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `cockpit ls | head -1`: the reader has all it wanted
+        # Point stdout at /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a process ended by SIGPIPE

@@ -131,7 +131,9 @@ def _launch(args: argparse.Namespace, command: dict[str, Any]) -> int:
     config = load_config(Path(args.repo))
     if args.follow:
         return asyncio.run(_local_follow(config, command, args.json))
-    from cockpit.ui.run import run_cockpit
+    from cockpit.ui.run import check_terminal, run_cockpit
+
+    check_terminal()
 
     async def prepare(engine: Any) -> dict[str, Any]:
         name = (await engine.execute(command))["name"]

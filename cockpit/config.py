@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from cockpit.dirs import xdg_config_home
 from cockpit.errors import ConfigError
 
 Decision = Literal["auto", "ask", "deny"]
@@ -214,10 +215,6 @@ def _builtin_defaults() -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Paths
-
-
-def xdg_config_home() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
 def user_config_path() -> Path:

@@ -19,14 +19,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cockpit.dirs import xdg_config_home
 from cockpit.errors import ConfigError
 
 REPO_FILE = ".cockpit.toml"
 
 
 def trust_path() -> Path:
-    from cockpit.config import xdg_config_home
-
     return xdg_config_home() / "cockpit" / "trusted.json"
 
 

@@ -19,8 +19,10 @@ Hostile scripts (attack replays, tests/security/test_security_acp.py):
     fifo N NAME           terminal/create `mkfifo NAME`, then N concurrent fs/read_text_file of it
                           and one fs/write_text_file; records the errors
     escape TOKEN          start `setsid sleep TOKEN` itself (holding its stdio), outside any terminal
-    spawn COMMAND…        terminal/create COMMAND without reporting a tool call; records the
-                          outcome (exit code and output, or the client's refusal)
+    spawn [NAME=VALUE…] COMMAND…
+                          terminal/create COMMAND (leading NAME=VALUE words as its ACP env) without
+                          reporting a tool call; records the outcome (exit code and output, or
+                          the client's refusal)
 
 Options: `--spew-stderr N` writes N bytes to stderr before serving; `--restore resume|load|none`
 picks the session capability advertised; `--auth new|prompt` makes session/new or every prompt demand authentication;
@@ -225,8 +227,13 @@ class FakeAgent:
         await self.say(session_id, "escaped")
 
     async def do_spawn(self, session_id: str, rest: str) -> None:
+        env = []
+        while "=" in rest.partition(" ")[0]:
+            word, _, rest = rest.partition(" ")
+            name, _, value = word.partition("=")
+            env.append(schema.EnvVariable(name=name, value=value))
         try:
-            made = await self.conn.create_terminal(session_id=session_id, command=rest)
+            made = await self.conn.create_terminal(session_id=session_id, command=rest, env=env)
         except acp.RequestError as exc:
             self.record("spawn", refused=str(exc))
             await self.say(session_id, f"refused: {exc}")

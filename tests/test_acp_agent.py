@@ -9,10 +9,11 @@ what it received (`--record`), so the agent's side of each exchange is checked t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,10 @@ TIMEOUT = 30.0
 
 
 def fake_config(*args: str, pass_env: tuple[str, ...] = (), base: Config | None = None,
-                preset: str = "ask-shell") -> Config:
+                preset: str = "ask-shell", sandbox: bool = True) -> Config:
     config = base or Config()
     config.approval.preset = preset  # type: ignore[assignment]
+    config.sandbox.enabled = sandbox
     config.agents["fake"] = AgentConfig(kind="acp", command=[sys.executable, str(FAKE_AGENT), *args],
                                         pass_env=list(pass_env))
     config.defaults.agent = "fake"
@@ -68,15 +70,34 @@ async def fake(open_engine: Any, repo: Path, record: Any) -> Any:
     """`await fake(*agent_args)` → (engine, session) with the fake agent's session created."""
 
     async def _make(*args: str, pass_env: tuple[str, ...] = (), ready: bool = True,
-                    preset: str = "ask-shell") -> tuple[Engine, Session]:
+                    preset: str = "ask-shell", sandbox: bool = True) -> tuple[Engine, Session]:
         engine = await open_engine(config=fake_config("--record", record.path, *args, pass_env=pass_env,
-                                                      preset=preset), agent_factory=make_agent)
+                                                      preset=preset, sandbox=sandbox), agent_factory=make_agent)
         (session,) = await engine.create_sessions(repo, name="acp")
         if ready:
             await agent_ready(engine, session)
         return engine, session
 
     return _make
+
+
+@contextlib.asynccontextmanager
+async def approving(engine: Engine, session: Session) -> AsyncIterator[None]:
+    """While inside, every approval the session asks for is granted (a person saying yes to all:
+    `auto` still asks for commands it cannot read for sure, or when there is no sandbox)."""
+    subscription = engine.subscribe(accept=lambda e: e.session == session.id and e.kind == ev.APPROVAL_REQUEST)
+
+    async def approve_all() -> None:
+        while True:
+            event = await subscription.get()
+            await engine.approve(session.id, event.data["id"])
+
+    task = asyncio.create_task(approve_all())
+    try:
+        yield
+    finally:
+        task.cancel()
+        subscription.close()
 
 
 async def until(predicate: Callable[[], Any], timeout: float = TIMEOUT) -> None:

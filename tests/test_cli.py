@@ -113,7 +113,7 @@ def test_repo_option_works_before_and_after_the_subcommand(repo, tmp_path):
 def test_new_warns_when_the_models_key_is_not_set(repo):
     """Issue #12.5: `cockpit new` said nothing, and the first turn failed on the missing key."""
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    (repo / ".cockpit.toml").write_text('[models.default]\nmodel = "anthropic/claude-sonnet-4-5"\n')
+    # the default model (conftest clears COCKPIT_MODEL) is anthropic/claude-sonnet-4-5
     run = [sys.executable, "-m", "cockpit", "--local", "new", "x", "--json"]
     done = subprocess.run(run, cwd=repo, env=env, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
@@ -123,3 +123,47 @@ def test_new_warns_when_the_models_key_is_not_set(repo):
     done = subprocess.run([*run[:-2], "y", "--json"], cwd=repo, env={**env, "ANTHROPIC_API_KEY": "sk-test"},
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_ls_into_a_pipe_whose_reader_is_gone_exits_quietly(repo):
+    """Issue #12.8: `cockpit ls | head -1` printed a BrokenPipeError traceback. The read end of a
+    real pipe is closed before `ls` writes, as it is once `head -1` has its line and exits."""
+    assert cockpit("--local", "new", "one", cwd=repo).returncode == 0
+    for args in (("ls",), ("ls", "--json")):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        with os.fdopen(write_end, "wb") as stdout:
+            done = subprocess.run([sys.executable, "-m", "cockpit", "--local", *args], cwd=repo, env=dict(os.environ),
+                                  stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
+                                  stdin=subprocess.DEVNULL)
+        assert (done.returncode, done.stderr) == (141, ""), done.stderr
+
+
+def test_the_screen_without_a_terminal_is_refused_in_one_line(repo):
+    """Issue #12.8: `cockpit attach </dev/null` spun at ~96% CPU; the screen needs a terminal."""
+    assert cockpit("ls", cwd=repo).returncode == 0  # the server runs, so attach gets as far as the screen
+    message = ("the screen needs a terminal and stdin is not one: run it in a terminal, or use the verbs from "
+               "scripts (`cockpit ls`, `cockpit logs`, see AGENTS.md)")
+    for args in (("attach",), ("--local",), ()):
+        done = cockpit(*args, cwd=repo)  # stdin is /dev/null
+        _assert_one_line_error(done, message)
+
+
+def test_ls_aligns_wide_names_and_shows_control_characters(repo):
+    """Issue #12.9: emoji and accents misaligned `cockpit ls` and made `greet-f-r-n-c-d`; #13.6:
+    a name with a newline or an escape sequence was printed raw to the terminal."""
+    for name in ("plain", "greet François 🎉🎉", "evil\n\x1b]0;pwned\x07\x1b[31mred\u202e"):
+        done = cockpit("--local", "new", name, "--json", cwd=repo)
+        assert done.returncode == 0, done.stderr
+    assert [s["branch"] for s in json.loads(cockpit("--local", "ls", "--json", cwd=repo).stdout)] == [
+        "cockpit/plain", "cockpit/greet-francois", "cockpit/evil-0-pwned-31mred"]
+    text = cockpit("--local", "ls", cwd=repo).stdout
+    assert "\x1b" not in text and "\u202e" not in text
+    lines = text.splitlines()
+    assert len(lines) == 3
+    assert "evil\\n\\x1b]0;pwned\\x07\\x1b[31mred\\u202e" in lines[2]
+    from rich.cells import cell_len
+
+    # the branch column starts at the same terminal cell on every row
+    starts = {cell_len(line[:line.index("cockpit/")]) for line in lines}
+    assert len(starts) == 1, lines

@@ -93,13 +93,15 @@ async def test_the_demo_screen_creates_verifies_and_explains_ctrl_d_in_the_sampl
             assert extra, [str(n.message) for n in app._notifications]
             (made,) = extra
             assert made.path.parent == next(iter(engine.sessions.values())).path.parent  # the sample's worktrees
-            app.focus_session(made.id)
+            while app.focused_id != made.id:  # the dialog focuses the new pane once it shows
+                await pilot.pause(0.05)
             await pilot.press("v")  # the sample's tests run (and fail: `add` subtracts)
             for _ in range(200):
                 if (app.sessions[made.id].get("verify") or {}).get("state") in ("passed", "failed"):
                     break
                 await pilot.pause(0.05)
-            assert (app.sessions[made.id].get("verify") or {}).get("state") == "failed", app.sessions[made.id]
+            assert (app.sessions[made.id].get("verify") or {}).get("state") == "failed", [
+                str(n.message) for n in app._notifications]
             await pilot.press("ctrl+d")
             await pilot.pause(0.05)
             assert any("run `cockpit`" in str(n.message) for n in app._notifications)

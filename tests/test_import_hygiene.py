@@ -85,9 +85,10 @@ def test_core_source_never_names_textual():
 
 # -- the layering, read from the imports -----------------------------------------------------------
 
-#: What core may import: itself and the two modules below everything (nothing that runs features,
-#: screens, transports or entry points; those register with core at start-up instead).
-CORE_MAY_IMPORT = ("cockpit.core", "cockpit.config", "cockpit.errors")
+#: What core may import: itself and the configuration below everything (the settings, the trust
+#: that gates a repository's file, the errors); nothing that runs features, screens, transports or
+#: entry points: those register with core at start-up instead.
+CORE_MAY_IMPORT = ("cockpit.core", "cockpit.config", "cockpit.trust", "cockpit.dirs", "cockpit.errors")
 #: What the experiment loops (a headless package the server runs) must not import.
 EXPERIMENT_MUST_NOT_IMPORT = ("cockpit.ui", "cockpit.client", "cockpit.server", "cockpit.cli", "cockpit.cli_experiment",
                               "cockpit.demo", "cockpit.features")

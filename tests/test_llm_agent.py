@@ -7,6 +7,7 @@ worktree, shell commands are real processes and events land in a real SQLite sto
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path

@@ -333,3 +333,18 @@ async def test_run_in_thread_serves_another_loop():
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectionError):
             await http.get(f"{url}/models")
+
+
+def test_the_docs_agent_says_a_denied_write_was_denied() -> None:
+    """Issue #12.11: scripted agents follow what happened; a denied write is not reported as done."""
+    def after_tool(result: str) -> str:
+        cursor = Cursor(Scenario.builtin("docs"))
+        facts = [Facts.of({"messages": USER}, {})]
+        for text in ("def add(a, b): ...", result):
+            facts.append(Facts.of({"messages": [*USER, {"role": "tool", "tool_call_id": "1", "content": text}]}, {}))
+        steps = [cursor.next_step(f) for f in facts]
+        return facts[-1].fill(steps[-1].text)
+
+    assert after_tool("denied by the person: not now") == (
+        "I was not allowed to write `docs/usage.md` (denied by the person: not now), so there is no usage guide yet.")
+    assert after_tool("created docs/usage.md").startswith("Done: `docs/usage.md` shows both functions")

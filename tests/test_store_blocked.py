@@ -63,13 +63,20 @@ async def test_a_full_disk_holds_writes_in_order_and_loses_nothing_once_space_re
         await asyncio.sleep(0.3)  # several retries, all refused
         assert not acknowledged.done(), "an append returned before it was on disk"
         assert store.unwritten() == 200
-        assert len(await store.events("s")) == 1  # reads still work
+        with sqlite3.connect(store.path) as db:  # on disk: only what was acknowledged
+            assert db.execute("SELECT seq FROM events").fetchall() == [(1,)]
+        assert [e.seq for e in await store.events("s")] == list(range(1, 202))  # reads see memory too
+        assert [e.seq for e in await store.events("s", after_seq=150, limit=2)] == [151, 152]
+        await asyncio.wait_for(store.written_or_blocked(), 10)  # returns: the rest is in memory
+        assert [e.seq for e in await store.tail("s", 3)] == [199, 200, 201]  # memory included
+        assert [e.seq for e in await store.tail("s", 500)] == list(range(1, 202))
 
         tiny_fs.free()
         await acknowledged
         await store.flush()
         assert heard == [heard[0], ""] and store.blocked == ""
         assert [e.seq for e in await store.events("s")] == list(range(1, 202))
+        assert [e.seq for e in await store.tail("s", 3)] == [199, 200, 201]  # once each
         assert await store.integrity_check() == "ok"
     finally:
         await store.close()

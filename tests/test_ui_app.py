@@ -623,3 +623,15 @@ async def test_the_status_bar_keeps_help_at_every_width(engine: Engine, repo: Pa
             line = painted(app)[-1].rstrip()
             assert line.endswith("│  ? help"), (width, line)
             assert line.lstrip().startswith("DEMO") and len(line) <= width
+
+
+def test_palette_entries_show_names_as_typed() -> None:
+    """Textual's `Matcher.highlight` reads its text as markup: `[b]` vanished, `[/]` raised."""
+    from textual.fuzzy import Matcher
+
+    from cockpit.ui.palette import _highlight
+
+    for name in ("Go to @1 fix-[/]", "Go to @2 [b]bold[/b] [review]"):
+        shown = _highlight(Matcher("go"), name)
+        assert shown.plain == name
+        assert [(span.start, span.end) for span in shown.spans] == [(0, 1), (1, 2)]

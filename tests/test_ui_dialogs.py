@@ -390,3 +390,21 @@ async def test_palette_lists_actions_sessions_and_layouts(cockpit: Any) -> None:
         commands["Zoom @2 beta"].callback()
         await settle(pilot)
         assert isinstance(app.screen, ZoomScreen) and app.screen.session_id == sessions[1].id
+
+
+async def test_help_shows_the_binding_ids_that_keys_remaps(cockpit: Any) -> None:
+    """Issue #12.10: the README sends people to the help screen for `[keys]` ids; only the palette had them."""
+    _, make_app, _, _ = cockpit
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.set_keymap({"approval.approve": "y"})
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        shown = "\n".join(str(s.render()) for s in app.screen.query(Static)).splitlines()
+        for keys, binding_id, description in (("y", "approval.approve", "approve the focused pane's"),
+                                              ("z, ⏎", "pane.zoom", "zoom: the whole transcript"),
+                                              ("^]", "terminal.release", "leave a zoomed terminal")):
+            assert any(line.split()[:len(keys.split()) + 1] == [*keys.split(), binding_id] and description in line
+                       for line in shown), (keys, binding_id)

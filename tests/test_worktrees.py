@@ -55,7 +55,10 @@ def _assert_fsck_clean(repo: Path) -> None:
 def test_slugify():
     assert slugify("Fix the flaky test!") == "fix-the-flaky-test"
     assert slugify("  ***  ") == "session"
-    assert slugify("Ünïcode  name") == "n-code-name"
+    assert slugify("Ünïcode  name") == "unicode-name"
+    # issue #12.9: accents and emoji made `greet-f-r-n-c-d`
+    assert slugify("greet François, Zoë & Ｆｕｌｌ 🎉 straße") == "greet-francois-zoe-full-strasse"
+    assert slugify("修复 🎉") == "session"
     assert len(slugify("x" * 100)) == 40
 
 

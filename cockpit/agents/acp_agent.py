@@ -25,6 +25,7 @@ import shlex
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from acp import PROTOCOL_VERSION, RequestError, connect_to_agent, schema, text_block
@@ -43,6 +44,7 @@ from cockpit.core.agent_api import AgentHost
 from cockpit.core.containment import contained, end_session_processes
 from cockpit.core.environment import agent_environment
 from cockpit.core.process import KILL_GRACE_S, terminate_group
+from cockpit.core.sandbox import sandbox_for
 from cockpit.core.states import State
 from cockpit.errors import CockpitError, ConfigError
 
@@ -95,7 +97,8 @@ class AcpAgent:
         self._env = agent_environment(agent, host.env)
         self.log_path = host.home / "logs" / f"acp-{host.session.id}.log"
         self._updates: asyncio.Queue[Any] = asyncio.Queue()
-        self._terminals = Terminals(self._env)
+        self._terminals = Terminals(self._env, sandbox_for(host.config.sandbox, Path(host.worktree), host.home,
+                                                           host.session.id))
         self._mapper = UpdateMapper(host, f"acp/{name}", self._terminals.output_text)
         self._queued: list[str] = []  # prompts waiting for the turn's current one to end
         self._client = CockpitClient(host, self._updates, self._mapper, self._terminals, self._queued.append)

@@ -23,6 +23,7 @@ import functools
 import itertools
 import json
 import os
+import re
 import shlex
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,7 @@ _INVALID_PARAMS = -32602
 _INTERNAL_ERROR = -32603
 _DETAIL_CHARS = 4_000
 _run_ids = itertools.count(1)
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: Permission option kinds to pick, best first, for (approved, always).
 _OPTION_PREFERENCE = {
@@ -127,7 +129,7 @@ class CockpitClient:
         #: was denied, so the person's reason follows as a message.
         self._follow_up = follow_up
         self.files = ConfinedFiles(host.worktree)
-        self.gate = ApprovalGate(host, host.config.approval, sandboxed=False)  # terminal/create is not yet sandboxed
+        self.gate = ApprovalGate(host, host.config.approval, sandboxed=terminals.sandbox is not None)
         self._io = ThreadPoolExecutor(max_workers=FILE_WORKERS, thread_name_prefix=f"acp-files-{host.session.id}")
         #: While a stored session is loaded the agent replays its history, which the store holds already.
         self.replaying = False
@@ -201,7 +203,13 @@ class CockpitClient:
             raise RequestError(_INVALID_PARAMS, str(exc)) from None
         if not folder.is_dir():
             raise RequestError(_INVALID_PARAMS, f"cwd {cwd} is not a folder")
-        line = shlex.join([command, *args]) if args else command
+        variables = {v.name: v.value for v in env or ()}
+        odd = next((name for name in variables if not _VARIABLE_NAME.fullmatch(name)), None)
+        if odd is not None:
+            raise RequestError(_INVALID_PARAMS, f"variable name {odd!r} is not a NAME of letters, digits and _")
+        # The variables are part of what is approved: `LD_PRELOAD=… ls` is not `ls`.
+        line = " ".join([*(f"{name}={shlex.quote(value)}" for name, value in variables.items()),
+                         shlex.join([command, *args]) if args else command])
         call_id = f"acp-run-{next(_run_ids)}"
         arguments = {"command": line} if cwd is None else {"command": line, "cwd": cwd}
         self._host.emit(ev.TOOL_CALL, {"id": call_id, "name": SHELL_TOOL, "kind": "execute", "arguments": arguments,
@@ -211,8 +219,7 @@ class CockpitClient:
             self._host.emit(ev.TOOL_RESULT, {"id": call_id, "name": SHELL_TOOL, "ok": False, "output": refusal,
                                              "denied": True})
             raise RequestError(_INVALID_PARAMS, f"{line}: {refusal}")
-        terminal_id = self._terminals.create(command, args or [], {v.name: v.value for v in env or ()},
-                                             folder, output_byte_limit,
+        terminal_id = self._terminals.create(command, args or [], variables, folder, output_byte_limit,
                                              on_exit=functools.partial(self._command_ended, call_id))
         return schema.CreateTerminalResponse(terminal_id=terminal_id)
 

@@ -2,8 +2,9 @@
 
 An agent asks the client to start a command (`terminal/create`), reads its output while it runs
 (`terminal/output`), waits for it, kills it and releases it. Every command goes through
-`run_process`, so it runs in its own process group that is ended when the command is killed or
-released, or when the agent goes away: nothing an agent starts outlives it. Only the last
+`run_confined`, the launch path of the built-in shell tool: in the session's sandbox when there
+is one, in its own process group that is ended when the command is killed or released, or when
+the agent goes away, and in the session's cgroup: nothing an agent starts outlives it. Only the last
 `output_byte_limit` bytes are kept, cut at a character boundary, as the protocol asks.
 """
 
@@ -18,7 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cockpit.core.process import ShellResult, elide, run_process
+from cockpit.core.containment import SESSION_MARKERS
+from cockpit.core.process import ShellResult, elide
+from cockpit.core.sandbox import Sandbox, run_confined
 
 #: Output kept per command when the agent names no limit.
 DEFAULT_OUTPUT_LIMIT = 1_000_000
@@ -84,8 +87,9 @@ def _report_exit(terminal: _Terminal, on_exit: Callable[[str, ExitStatus], None]
 class Terminals:
     """The commands one agent process has started, by terminal id."""
 
-    def __init__(self, env: Mapping[str, str]):
+    def __init__(self, env: Mapping[str, str], sandbox: Sandbox | None = None):
         self._env = dict(env)
+        self.sandbox = sandbox
         self._terminals: dict[str, _Terminal] = {}
         self._released: OrderedDict[str, str] = OrderedDict()
 
@@ -97,18 +101,19 @@ class Terminals:
         """
         argv = [command, *args] if args else ["/bin/sh", "-c", command]
         terminal = _Terminal(output_limit if output_limit and output_limit > 0 else DEFAULT_OUTPUT_LIMIT)
-        task = terminal.task = asyncio.create_task(self._run(terminal, argv, cwd, {**self._env, **env}))
+        # The agent's variables may not move the command out of its session (see containment).
+        merged = {**self._env, **env, **{k: v for k, v in self._env.items() if k in SESSION_MARKERS}}
+        task = terminal.task = asyncio.create_task(self._run(terminal, argv, cwd, merged))
         if on_exit is not None:
             task.add_done_callback(lambda _: _report_exit(terminal, on_exit))
         terminal_id = f"term-{next(_terminal_ids)}"
         self._terminals[terminal_id] = terminal
         return terminal_id
 
-    @staticmethod
-    async def _run(terminal: _Terminal, argv: list[str], cwd: Path, env: dict[str, str]) -> ShellResult:
+    async def _run(self, terminal: _Terminal, argv: list[str], cwd: Path, env: dict[str, str]) -> ShellResult:
         try:
-            return await run_process(argv, cwd, env, None, capture_chars=0, stop=terminal.stop,
-                                     on_output=terminal.feed)
+            return await run_confined(argv, cwd, env, None, sandbox=self.sandbox, capture_chars=0,
+                                      stop=terminal.stop, on_output=terminal.feed)
         except OSError as exc:  # the program is missing or not executable: say so, like a shell
             terminal.feed(f"{argv[0]}: {exc.strerror or exc}\n".encode())
             return ShellResult(_EXIT_NOT_FOUND, "")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.core.process import ShellResult, elide, run_process
+from cockpit.agents.file_io import read_regular, write_regular
 from cockpit.agents.workspace import GIT_DIR, PathRefused, Workspace
 
 #: Characters of one result the model reads; head and tail survive when it is longer.
@@ -197,7 +198,7 @@ async def read_file(ctx: ToolContext, path: str, start_line: int, end_line: int 
     size = real.stat().st_size
     if size > MAX_READ_BYTES:
         raise ToolError(f"{rel} is too large to read ({size} bytes); use search, or run_shell with head/sed")
-    data = await asyncio.to_thread(real.read_bytes)
+    data = await asyncio.to_thread(read_regular, real, rel, MAX_READ_BYTES)  # a FIFO is refused, not waited on
     if b"\0" in data[:_BINARY_SNIFF]:
         raise ToolError(f"{rel} looks binary ({size} bytes); it is not shown")
     lines = _lines(data.decode("utf-8", errors="replace"))
@@ -253,7 +254,7 @@ async def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> s
     if not search:
         raise ToolError("search is empty; give the exact text to replace")
     # surrogateescape: bytes that are not UTF-8 survive the round trip untouched.
-    text = (await asyncio.to_thread(real.read_bytes)).decode("utf-8", errors="surrogateescape")
+    text = (await asyncio.to_thread(read_regular, real, rel, MAX_READ_BYTES)).decode("utf-8", errors="surrogateescape")
     if search not in text and "\r\n" in text:  # the model writes \n; the file uses CRLF
         search, replace = search.replace("\n", "\r\n"), replace.replace("\n", "\r\n")
     count = text.count(search)
@@ -351,8 +352,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _write(real: Path, data: bytes) -> None:
-    real.parent.mkdir(parents=True, exist_ok=True)
-    real.write_bytes(data)
+    write_regular(real, real.name, data)  # a FIFO or a device is refused, never opened
 
 
 async def _files_under(workspace: Workspace, base: Path) -> list[str]:

@@ -19,6 +19,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from rich.cells import cell_len
+
+from cockpit.client.display import pad, visible
 from cockpit.config import load_config
 from cockpit.core import events as ev
 from cockpit.core.events import Event
@@ -44,7 +47,7 @@ class SessionFailed(CockpitError):
 async def connected(args: argparse.Namespace, *, attach: bool = False, sessions: list[str] | None = None,
                     tail: int = 0) -> AsyncIterator[Any]:
     """The client this command line asks for: local server (default), `--remote`, or `--local`."""
-    from cockpit.client.trust_cli import load_and_tell
+    from cockpit.client.repo_config import load_and_tell
 
     load_and_tell(args.repo)  # a bad config is one line, before anything starts
     if args.local:
@@ -100,7 +103,7 @@ def print_json(value: Any) -> None:
 
 
 def label(session: dict[str, Any]) -> str:
-    return f"@{session['number']} {session['name']}"
+    return f"@{session['number']} {visible(session['name'])}"
 
 
 # -- the verbs --------------------------------------------------------------------------------------
@@ -110,10 +113,11 @@ def _key_warning(args: argparse.Namespace) -> str:
     """What `cockpit new` warns about: the built-in agent's model has no API key in this
     environment (the server started from it has none either), so the first turn would fail."""
     from cockpit.agents.model_keys import missing_key, model_name
+    from cockpit.client.repo_config import repo_root
 
     if args.remote or args.fork:  # another machine's environment; a fork runs its source's agent
         return ""
-    config = load_config(Path(args.repo))
+    config = load_config(repo_root(args.repo))  # what the engine runs the repository's sessions with
     agent = config.agents.get(args.agent or config.defaults.agent)
     if agent is None or agent.kind != "llm":  # an unknown agent is refused by the server itself
         return ""
@@ -132,7 +136,8 @@ async def _new(args: argparse.Namespace) -> int:
         print_json(created)
     else:
         for s in created:
-            print(f"@{s['number']} {s['id']} {s['name']} on {s['branch']} at {s['worktree']}")
+            print(f"@{s['number']} {s['id']} {visible(s['name'])} on {visible(s['branch'])} "
+                  f"at {visible(s['worktree'])}")
     warning = _key_warning(args)  # after the sessions exist: a refusal stays the one line on stderr
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -155,10 +160,14 @@ def ls_lines(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return ["no sessions (create one with `cockpit new --task ...`)"]
     paused = next((s["paused"] for s in rows if s.get("paused")), "")
-    lines = [f"PAUSED  {paused}"] if paused else []
-    for s in rows:
-        tags = " ".join("#" + t for t in s["tags"])
-        lines.append(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {s['name']:<24} {s['branch']:<32} {tags}".rstrip())
+    lines = [f"PAUSED  {visible(paused)}"] if paused else []
+    shown = [(s, visible(s["name"]), visible(s["branch"])) for s in rows]
+    name_width = max(cell_len(name) for _, name, _ in shown)  # columns line up in terminal cells
+    branch_width = max(cell_len(branch) for _, _, branch in shown)
+    for s, name, branch in shown:
+        tags = visible(" ".join("#" + t for t in s["tags"]))
+        lines.append(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {pad(name, name_width)}  "
+                     f"{pad(branch, branch_width)}  {tags}".rstrip())
     return lines
 
 

@@ -101,6 +101,7 @@ class RemoteClient:
         self._sessions: dict[str, dict[str, Any]] = {}
         self._cutoffs: dict[str, int] = {}  # per session: the last seq the consumer has
         self._tails: dict[str, list[Event]] = {}  # scrollback of the last attach, served once
+        self.paused = ""  # why the server's agents were held at the last attach (a full disk)
         self._rpc: RpcConnection | None = None
         self._attached = False
         self._attaching = False  # events arriving now are covered by the attach answer to come
@@ -137,6 +138,7 @@ class RemoteClient:
         self._sessions = {s["id"]: labelled(s, self.host) for s in result["sessions"]}
         self._cutoffs = {k: int(v) for k, v in result["last_seq"].items()}
         self._tails = {k: [self._event(e) for e in v] for k, v in (result.get("tails") or {}).items()}
+        self.paused = result.get("paused", "")
         self._attaching = False
         self._queue.reset(*([Event(ev.RESYNC, data={"reason": "attached again"})] if announce else []))
 

@@ -1,5 +1,5 @@
-"""`cockpit trust [PATH] [--revoke] [--list]`, and the one line that says a repository's file
-was not trusted.
+"""`cockpit trust [PATH] [--revoke] [--list]` (the one line that says a repository's file was not
+trusted is `repo_config.load_and_tell`).
 
 Trust is the person's decision about a file someone else wrote, so it is kept on this machine,
 in their config folder (`cockpit/trust.py`), and names the exact file version trusted. The
@@ -11,33 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import Config, load_config_report, untrusted_line
+from cockpit.client.repo_config import repo_root
+from cockpit.config import load_config_report
 from cockpit.trust import REPO_FILE, TrustStore, file_digest
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-def repo_root(path: Path | str) -> Path:
-    """The top of the git checkout holding `path` (the path itself outside git)."""
-    done = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
-    return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else Path(path).resolve()
-
-
-def load_and_tell(repo: Path | str) -> Config:
-    """The repository's config (a mistake is one ConfigError line); the first time a version of
-    its untrusted file is met, one line on stderr says which keys were ignored and how to trust."""
-    root = repo_root(repo) if Path(repo).is_dir() else Path(repo)
-    config, report = load_config_report(root)
-    if report is not None and report.ignored and TrustStore().first_telling(root, report.digest):
-        print(f"cockpit: {untrusted_line(report)}", file=sys.stderr)
-    return config
 
 
 def _trust(args: argparse.Namespace) -> int:

@@ -26,7 +26,8 @@ async def _create(engine: CommandEngine, repo: str, **kwargs: Any) -> list[dict[
     return [s.to_dict() for s in await engine.create_sessions(repo, **kwargs)]
 
 
-async def _send_line(engine: CommandEngine, line: str, focused: str | None = None, marked: list[str] = ()) -> list[str]:
+async def _send_line(engine: CommandEngine, line: str, focused: str | None = None,
+                     marked: list[str] = ()) -> list[str]:
     return [s.id for s in await engine.send_line(line, focused=focused, marked=marked)]
 
 

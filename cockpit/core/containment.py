@@ -44,6 +44,8 @@ from pathlib import Path
 
 SESSION_VAR = "COCKPIT_SESSION"
 WORKTREE_VAR = "COCKPIT_WORKTREE"
+#: The variables that tie a process to its session; whoever adds variables must not replace them.
+SESSION_MARKERS = (SESSION_VAR, WORKTREE_VAR)
 #: Rounds of the /proc sweep: a process forking while swept is caught by the next round.
 SWEEP_ROUNDS = 5
 #: How long ending a session may take before the server gives up waiting (it goes on serving).
@@ -89,7 +91,8 @@ def cgroup_base() -> Path | None:
     return base
 
 
-def _cgroup(key: str) -> Path | None:
+def session_cgroup(key: str) -> Path | None:
+    """The cgroup folder of the session with `key` (it may not exist yet); None without cgroups."""
     base = cgroup_base()
     return None if base is None else base / f"cockpit-{key}"
 
@@ -98,7 +101,7 @@ def contained(argv: Sequence[str], env: Mapping[str, str] | None) -> list[str]:
     """`argv`, wrapped to join its session's cgroup first when `env` names a session and cgroups
     are writable here; else `argv` as it is (the /proc sweep still finds it by its variables)."""
     key = session_key(env) if env is not None else None
-    folder = _cgroup(key) if key else None
+    folder = session_cgroup(key) if key else None
     if folder is None:
         return list(argv)
     try:
@@ -196,7 +199,7 @@ def _sweep(key: str) -> int:
 
 
 def _end(key: str) -> int:
-    folder = _cgroup(key)
+    folder = session_cgroup(key)
     members = _kill_cgroup(folder) if folder is not None and folder.is_dir() else 0
     return members + _sweep(key)
 

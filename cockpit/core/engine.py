@@ -220,8 +220,9 @@ class Engine:
 
     async def transcript(self, session_id: str, tail: int = 0) -> list[Event]:
         """The stored events of a session (only the last `tail` when given), text still being
-        coalesced included."""
-        await self.sync()
+        coalesced and events the store holds in memory (a full disk) included."""
+        self._coalescer.flush()
+        await self.store.written_or_blocked()
         return await (self.store.tail(session_id, tail) if tail else self.store.events(session_id))
 
     async def sync(self) -> None:

@@ -72,7 +72,6 @@ class SessionHost:
         self._engine.set_state(self._session, state, detail)
 
     async def history(self) -> list[Event]:
-        await self.hold()  # the transcript is whole only once the store has written it
         return await self._engine.transcript(self._session.id)
 
     def add_usage(self, model: str, usage: Usage) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from cockpit.core.merge import (
 from cockpit.core.model import Session
 from cockpit.core.setup import bring_local_files
 from cockpit.core.states import LIVE, State
-from cockpit.core.verify import RUNNING, VerifyResult, passed_on, run_verify, verify_command
+from cockpit.core.verify import RUNNING, VerifyResult, passed_on, run_verify
 from cockpit.core.worktrees import RepoInfo, snapshot_tree
 from cockpit.errors import CockpitError, GitError, NotFound
 

@@ -142,6 +142,13 @@ def _group_rows(rows: list[tuple[str, int, float, str, str]], grouped: dict[str,
         events.append(event)
 
 
+def _merged(stored: Iterable[tuple[Any, ...]], queued: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Stored and queued event rows of one session, each seq once, in seq order."""
+    by_seq = {row[1]: row for row in stored}
+    by_seq.update((row[1], row) for row in queued)
+    return sorted(by_seq.values(), key=lambda row: row[1])
+
+
 def _session_row(session: Session) -> tuple[str, int, int, str, str, float]:
     return (session.id, session.number, session.repo_id, session.state.value,
             json.dumps(session.to_dict()), time.time())
@@ -164,6 +171,7 @@ class Store:
         self._queued = asyncio.Event()  # set when `_queue` may hold something
         self._batch: list[_Write] = []  # the group the writer is committing
         self.blocked = ""  # why the file cannot be written right now, "" while it can
+        self._blocked_now = asyncio.Event()  # set while `blocked`
         self.on_blocked: Callable[[str], None] | None = None  # told `blocked` each time it changes
         self._writer = asyncio.create_task(self._write_loop(), name="cockpit-store-writer")
         self._failure: BaseException | None = None
@@ -302,6 +310,10 @@ class Store:
     def _set_blocked(self, reason: str) -> None:
         if reason != self.blocked:
             self.blocked = reason
+            if reason:
+                self._blocked_now.set()
+            else:
+                self._blocked_now.clear()
             if self.on_blocked is not None:
                 self.on_blocked(reason)
 
@@ -366,6 +378,20 @@ class Store:
         failure, self._failure = self._failure, None
         if failure is not None:
             raise CockpitError(f"{self.path}: a queued write failed: {failure}")
+
+    async def written_or_blocked(self) -> None:
+        """Wait until everything queued so far is committed, or only until the store is blocked
+        (what is not written yet is in memory then, and `tail` still sees it)."""
+        flushing = asyncio.ensure_future(self.flush())
+        blocked = asyncio.ensure_future(self._blocked_now.wait())
+        try:
+            await asyncio.wait([flushing, blocked], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            blocked.cancel()
+        if flushing.done():
+            flushing.result()
+        else:
+            flushing.cancel()
 
     async def _write(self, sql: str, *params: Any) -> None:
         await self._enqueue(sql, [params], wait=True)  # type: ignore[misc]
@@ -432,52 +458,71 @@ class Store:
     # -- reading events --------------------------------------------------------------------------
 
     async def events(self, session: str, after_seq: int = 0, limit: int = -1) -> list[Event]:
+        """A session's events after `after_seq` in seq order, those still queued included."""
+        queued = [row for row in self._queued_rows(session) if row[1] > after_seq]
         async with self._db.execute(
             "SELECT session, seq, ts, kind, data FROM events WHERE session = ? AND seq > ? "
             "ORDER BY seq, id LIMIT ?", (session, after_seq, limit),
         ) as cur:
             rows = await cur.fetchall()
+        if queued:
+            rows = _merged(rows, queued)
+            rows = rows[:limit] if limit >= 0 else rows
         return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
 
     async def tail(self, session: str, count: int) -> list[Event]:
-        """The last `count` events of a session, oldest first (one index range scan)."""
+        """The last `count` events of a session, oldest first (one index range scan), those still
+        queued included: while the store is blocked that is where the newest are."""
+        queued = self._queued_rows(session)  # before the read: a row committed meanwhile is in both
         async with self._db.execute(
             "SELECT session, seq, ts, kind, data FROM events WHERE session = ? "
             "ORDER BY seq DESC, id DESC LIMIT ?", (session, count),
         ) as cur:
-            rows = await cur.fetchall()
-        return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in reversed(rows)]
+            rows = list(reversed(await cur.fetchall()))
+        if queued:
+            rows = _merged(rows, queued)[-count:]
+        return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
+
+    def _queued_rows(self, session: str) -> list[tuple[Any, ...]]:
+        """Taken before a read, so a row committed while the read runs is in both (see `_merged`)."""
+        return [row for item in [*self._batch, *self._queue] if item.sql == INSERT_EVENT
+                for row in item.rows if row[0] == session]
 
     async def page(self, session: str, *, after: int = 0, before: int | None = None, limit: int,
                    max_bytes: int, newest: bool = False) -> list[Event]:
         """Events of a session with `after` < seq < `before`, oldest first: the first `limit`
         of them (the last, with `newest`), and no more than ~`max_bytes` of data but always at
-        least one. Rows are fetched a few at a time and the size is SQLite's, so a page never
-        holds more than its budget in memory; a row too big to keep (stored before events were
-        capped) comes as a stub."""
+        least one. Rows are fetched a few at a time, so a page never holds much more than its
+        budget in memory. A row too big to keep (stored before events were capped) comes as a
+        stub, which replaces it in the store so that no later read loads it again."""
         order = "DESC" if newest else "ASC"
         events: list[Event] = []
-        too_big: list[tuple[str, str, int]] = []
+        too_big: list[Event] = []
         used = 0
         async with self._db.execute(
-            "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END, length(data) "
+            "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END "
             f"FROM events WHERE session = ? AND seq > ? AND seq < ? ORDER BY seq {order}, id {order} LIMIT ?",
             (EVENT_BYTES_MAX, session, after, before if before is not None else 1 << 62, max(limit, 0)),
         ) as cur:
             while rows := await cur.fetchmany(_rows_that_fit(max_bytes - used, used / max(len(events), 1))):
-                for seq, ts, kind, data, size in rows:
-                    decoded = json.loads(data) if data is not None else oversized(size)
-                    if data is None:
-                        too_big.append((_encode(decoded), session, seq))
-                    used += (size if data is not None else _EVENT_OVERHEAD) + _EVENT_OVERHEAD
+                for seq, ts, kind, data in rows:
+                    used += (len(data) if data is not None else 0) + _EVENT_OVERHEAD
                     if events and used > max_bytes:
                         break
-                    events.append(Event(kind, session, decoded, seq, ts))
+                    events.append(Event(kind, session, json.loads(data) if data is not None else {}, seq, ts))
+                    if data is None:
+                        too_big.append(events[-1])
                 else:
                     continue
                 break
-        if too_big:  # stored before events were capped: keep the stub, so no read measures it again
-            self._enqueue("UPDATE events SET data = ? WHERE session = ? AND seq = ?", too_big, wait=False)
+        for event in too_big:  # measured apart, so the huge row is in memory once at a time
+            async with self._db.execute("SELECT length(data) FROM events WHERE session = ? AND seq = ?",
+                                        (session, event.seq)) as cur:
+                (size,) = await cur.fetchone()  # type: ignore[misc]
+            event.data = oversized(size)
+        if too_big:
+            self._enqueue("UPDATE events SET data = ? WHERE session = ? AND seq = ?",
+                          [(_encode(e.data), session, e.seq) for e in too_big], wait=False)
         if newest:
             events.reverse()
         return events

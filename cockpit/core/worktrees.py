@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +47,18 @@ class WorktreeEntry:
     prunable: bool
 
 
+#: Letters NFKD does not take apart into an ASCII letter and accents.
+_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th", "ð": "d"})
+
+
 def slugify(text: str, limit: int = 40) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
+    """A branch and folder name: `Grüße an François 🎉` → `grusse-an-francois`.
+
+    Accented and compatibility forms become their ASCII letters (NFKD), so a name is not cut into
+    single letters at every accent; what has no ASCII form (emoji, other scripts) is left out.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text.lower().translate(_LETTERS)).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:limit].strip("-")
     return slug or "session"
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-#: The sample's test command: its `[review] verify`, so `v` and the merge desk run the tests.
+#: The sample's test command, the demo engine's `[review] verify` (so `v` and the merge desk run the
+#: tests). Not a `.cockpit.toml` in the sample: an untrusted repository file asks to be trusted first.
 SAMPLE_VERIFY = "python -m unittest -q"
 
 FILES = {
@@ -36,7 +37,6 @@ FILES = {
         "    unittest.main()\n"
     ),
     ".gitignore": "__pycache__/\n",
-    ".cockpit.toml": f'[review]\nverify = "{SAMPLE_VERIFY}"\n',
 }
 
 

@@ -15,7 +15,8 @@ No client can make the server hold much memory for it (docs/protocol.md, "Limits
 line is at most `MAX_REQUEST_LINE` (a longer one is answered with an error and dropped as it
 arrives), a connection's requests are not read while more than `WRITE_HIGH_WATER` of its
 output is unsent or `REQUESTS_IN_FLIGHT` of them are being served, and every answer that holds
-events is paged by count and by bytes.
+events is paged by count and by bytes and built one at a time per connection, only once the
+client has taken most of what it was sent.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from cockpit import __version__
@@ -52,7 +53,9 @@ SUBSCRIPTION_EVENTS = 10_000
 #: requests are no longer read.
 WRITE_HIGH_WATER = 1 << 20
 #: Requests of one connection served at once; the next is read when one of them is answered.
-REQUESTS_IN_FLIGHT = 8
+#: (Generous: a request may wait long, e.g. `verify`, and answers full of events are built one
+#: at a time anyway.)
+REQUESTS_IN_FLIGHT = 64
 #: Nesting of a request's JSON beyond which it is refused (real requests are a few levels deep).
 MAX_DEPTH = 32
 #: Scrollback events per session in an attach response unless the client asks otherwise.
@@ -129,6 +132,7 @@ class Connection:
         self._forwarder: asyncio.Task[None] | None = None
         self._cutoffs: dict[str, int] = {}  # per session: the last seq the client's attach covered
         self._attach_lock = asyncio.Lock()
+        self._bulky = asyncio.Lock()  # held while an answer full of events is built
         self._requests: set[asyncio.Task[None]] = set()
         self._methods: dict[str, Callable[..., Awaitable[Any]]] = {
             "hello": self._hello, "attach": self._attach, "detach": self._detach,
@@ -283,6 +287,10 @@ class Connection:
     async def _attach(self, tail: int = DEFAULT_TAIL, sessions: list[str] | None = None) -> dict[str, Any]:
         """Subscribe, then snapshot: the sessions, each one's last seq and scrollback, in one answer."""
         self._stop_forwarding()
+        async with self._room():
+            return await self._attach_answer(tail, sessions)
+
+    async def _attach_answer(self, tail: int, sessions: list[str] | None) -> dict[str, Any]:
         engine = self.engine
         wanted = None if sessions is None else {engine.get(str(ref)).id for ref in sessions}
         accept = None if wanted is None else (lambda e: e.session in wanted)
@@ -291,7 +299,7 @@ class Connection:
             snapshot, last = engine.snapshot_point()
             snapshot = [s for s in snapshot if wanted is None or s["id"] in wanted]
             cutoffs = {s["id"]: last.get(s["id"], 0) for s in snapshot}
-            await engine.store.flush()
+            await engine.store.written_or_blocked()  # a full disk must not keep a screen out
             tails = {}
             if tail > 0:
                 budget = min(ATTACH_SESSION_BYTES, max(PAGE_BYTES // 16, ATTACH_BYTES // max(len(cutoffs), 1)))
@@ -306,7 +314,7 @@ class Connection:
         self._cutoffs = cutoffs
         log.info("%s attached: %d sessions, %d scrollback events", self.name, len(snapshot),
                  sum(len(t) for t in tails.values()))
-        return {"sessions": snapshot, "last_seq": cutoffs, "tails": tails}
+        return {"sessions": snapshot, "last_seq": cutoffs, "tails": tails, "paused": engine.paused}
 
     async def _detach(self) -> dict[str, Any]:
         self._stop_forwarding()
@@ -318,11 +326,20 @@ class Connection:
         `tail` the last `tail` ones (before seq `before` when given). A page holds at most
         `limit` (≤ PAGE_EVENTS) events and about PAGE_BYTES; an empty page is the end."""
         session_id = self.engine.get(session).id
-        await self.engine.sync()
-        count = min(tail or limit, limit, PAGE_EVENTS)
-        events = await self.engine.store.page(session_id, after=after, before=before, limit=count,
-                                              max_bytes=PAGE_BYTES, newest=tail > 0)
-        return [rpc.event_dict(e) for e in events]
+        async with self._room():
+            await self.engine.sync()
+            count = min(tail or limit, limit, PAGE_EVENTS)
+            events = await self.engine.store.page(session_id, after=after, before=before, limit=count,
+                                                  max_bytes=PAGE_BYTES, newest=tail > 0)
+            return [rpc.event_dict(e) for e in events]
+
+    @contextlib.asynccontextmanager
+    async def _room(self) -> AsyncIterator[None]:
+        """Build one answer full of events at a time, once the client has taken most of what it
+        was sent: the answer goes on the wire right after (nothing awaits in between)."""
+        async with self._bulky:
+            await self.writer.drain()
+            yield
 
     async def _status(self) -> dict[str, Any]:
         return self.server.status()

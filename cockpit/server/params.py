@@ -29,7 +29,7 @@ TYPES: dict[str, str] = {
     "repo": TEXT, "base_ref": TEXT, "agent": TEXT, "model": TEXT, "count": WHOLE, "fork_of": TEXT,
     # review and landing
     "path": TEXT, "hunk": WHOLE, "digest": TEXT, "n": WHOLE, "target": TEXT, "strategy": TEXT,
-    "delete_branch": FLAG,
+    "delete_branch": FLAG, "revoke": FLAG,
     # terminals
     "cols": WHOLE, "rows": WHOLE, "start": FLAG,
     # experiments

@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from cockpit.config import Config
 from cockpit.core import events as ev
@@ -135,7 +135,7 @@ class CockpitApp(App[None]):
         for error in self.themes.errors:
             self.notify(error, title="theme skipped", severity="error", timeout=10, markup=False)
         self._subscription = self.client.subscribe()
-        self.paused = getattr(self.client, "paused", "")  # an engine in this process says at once
+        self.paused = getattr(self.client, "paused", "")  # held already: say so from the start
         await self._load_all()
         self.set_interval(1 / FLUSH_HZ, self._pump)
         self.call_after_refresh(_freeze_heap)
@@ -247,6 +247,7 @@ class CockpitApp(App[None]):
         for session_id in list(self.grid.panes):
             await self.grid.remove_pane(session_id)
         self.sessions.clear()
+        self.paused = getattr(self.client, "paused", "")
         await self._load_all()
 
     def _tick_spinners(self, visible: list[AgentPane]) -> None:

@@ -1,9 +1,11 @@
-"""The help screen: the key bindings in effect now (the user's keymap applied), and the router syntax."""
+"""The help screen: the key bindings in effect now (the user's keymap applied) with the binding
+ids that `[keys]` in config.toml remaps (this is where people look for them), and the router syntax."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -186,7 +188,7 @@ class HelpScreen(ModalScreen[None]):
     AUTO_FOCUS = "*"  # the scrolling list, so arrows and page keys scroll it
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 90; max-width: 95%; height: 90%; border: round $accent; background: $panel; }
+    HelpScreen > Vertical { width: 120; max-width: 95%; height: 90%; border: round $accent; background: $panel; }
     HelpScreen .title { text-style: bold; padding: 0 1; width: 1fr; }
     HelpScreen .group { text-style: bold; color: $accent; padding: 1 1 0 1; }
     HelpScreen .rows { padding: 0 1; }
@@ -204,25 +206,30 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Cockpit keys", classes="title")
             with VerticalScroll():
                 width = max((len(row[2]) for row in self.rows), default=8) + 2
-                groups: dict[str, list[str]] = {}
-                for group, _id, keys, description in self.rows:
-                    groups.setdefault(group, []).append(f"{keys:<{width}}{description}")
+                id_width = max((len(row[1]) for row in self.rows), default=8) + 2
+                groups: dict[str, list[Text]] = {}
+                for group, binding_id, keys, description in self.rows:
+                    line = Text(f"{keys:<{width}}")
+                    line.append(f"{binding_id:<{id_width}}", style="dim")  # what [keys] in config.toml names
+                    groups.setdefault(group, []).append(line + description)
                 palette_key = self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, "command_palette"))
-                groups.setdefault("Bar", []).append(f"{palette_key:<{width}}command palette: every action, session and layout")
+                groups.setdefault("Bar", []).append(
+                    Text(f"{palette_key:<{width}}{'':<{id_width}}command palette: every action, session and layout"))
                 for group, lines in groups.items():
                     yield Static(group, classes="group", markup=False)
-                    yield Static("\n".join(lines), classes="rows", markup=False)
+                    yield Static(Text("\n").join(lines), classes="rows")
                 yield Static("Instruction targets (leading words of a line in the bar)", classes="group", markup=False)
                 syntax_width = max(len(token) for token, _ in ROUTER_SYNTAX) + 2
                 yield Static("\n".join(f"{token:<{syntax_width}}{meaning}" for token, meaning in ROUTER_SYNTAX)
                              + "\n\ne.g.  @3 @api #backend run the tests and fix what fails", classes="rows", markup=False)
-                yield Static("Targets combine; remap keys in config.toml under [keys], e.g. "
-                             "\"approval.approve\" = \"y\"", classes="hint", markup=False)
+                yield Static("Targets combine; remap keys in config.toml under [keys] by the ids above "
+                             "(the second column), e.g. \"approval.approve\" = \"y\"", classes="hint", markup=False)
             yield Label("escape / ?: close", classes="hint")
 
     def text(self) -> str:
         """Everything the screen lists, as plain text (for tests and for `cockpit keys`)."""
-        return "\n".join(f"{group}: {keys}  {description}" for group, _id, keys, description in self.rows)
+        return "\n".join(f"{group}: {keys}  {description}  [{binding_id}]"
+                         for group, binding_id, keys, description in self.rows)
 
     def action_close(self) -> None:
         self.dismiss()

@@ -8,6 +8,8 @@ from functools import partial
 from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
 
 from cockpit.ui.help import DESCRIPTIONS
 from cockpit.ui.keymap import app_keys, key_display
@@ -75,14 +77,26 @@ class CockpitCommands(Provider):
     async def discover(self) -> Hits:
         for command in self.commands():
             if command.discover:
-                yield DiscoveryHit(command.text, command.callback, help=command.help)
+                yield DiscoveryHit(Content(command.text), command.callback, text=command.text, help=command.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in self.commands():
             score = matcher.match(command.text)
             if score > 0:
-                yield Hit(score, matcher.highlight(command.text), command.callback, text=command.text, help=command.help)
+                yield Hit(score, _highlight(matcher, command.text), command.callback, text=command.text,
+                          help=command.help)
+
+
+def _highlight(matcher: Matcher, text: str) -> Content:
+    """`Matcher.highlight` without reading `text` as markup: session names are plain text (a name
+    with `[b]` lost it, one with `[/]` broke the palette)."""
+    content = Content(text)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    for offset in offsets:
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 # -- what the commands do (the palette calls these after it closes) ------------------------------

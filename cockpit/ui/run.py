@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from cockpit.config import Config, cockpit_home
+from cockpit.errors import CockpitError
 from cockpit.logfile import logging_to
 
 
@@ -51,6 +54,14 @@ async def run_attached(config: Config, client: Any, *, repo: str = ".", label: s
             await CockpitApp(client, config, repo=repo, label=label).run_async()
     finally:
         await client.close()
+
+
+def check_terminal() -> None:
+    """The screen reads keys from a terminal: from /dev/null or a pipe Textual read end-of-file
+    in a loop at ~96% CPU. textual-serve's browser tabs bring their own driver (TEXTUAL_DRIVER)."""
+    if not sys.stdin.isatty() and not os.environ.get("TEXTUAL_DRIVER"):
+        raise CockpitError("the screen needs a terminal and stdin is not one: run it in a terminal, "
+                           "or use the verbs from scripts (`cockpit ls`, `cockpit logs`, see AGENTS.md)")
 
 
 def check_screen_config(config: Config) -> None:

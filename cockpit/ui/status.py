@@ -21,7 +21,7 @@ PAUSED_STYLE = "bold white on red"
 def status_text(
     sessions: list[dict[str, Any]], *, tokens_per_s: float, budgets: BudgetConfig,
     page: int, pages: int, layout: str, marked: int, label: str = "", paused: str = "",
-) -> str | Text:
+) -> str:
     """The bar's line; while `paused` (why the agents are held) it leads, in red."""
     counts = Counter(s.get("state", "idle") for s in sessions)
     states = "  ".join(f"{STATE_ICONS[state]} {counts[state]} {state}" for state in

@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the helpers of tests/test_acp_agent.py
 
-from test_acp_agent import TIMEOUT, fake, record, said, turn, until  # noqa: E402, F401 - fixtures too
+from test_acp_agent import TIMEOUT, approving, fake, record, said, turn, until  # noqa: E402, F401 - fixtures too
 
 from conftest import make_repo  # noqa: E402
 
@@ -32,9 +32,15 @@ from cockpit.agents.acp_client import ConfinedFiles  # noqa: E402
 from cockpit.agents.factory import make_agent  # noqa: E402
 from cockpit.agents.file_io import read_regular  # noqa: E402
 from cockpit.agents.log_pump import LOG_MAX_BYTES  # noqa: E402
-from cockpit.agents.workspace import PathRefused  # noqa: E402
+from cockpit.agents.shell import ShellRunner  # noqa: E402
+from cockpit.agents.tools import run_tool  # noqa: E402
+from cockpit.agents.workspace import PathRefused, Workspace  # noqa: E402
 from cockpit.config import Config, ModelConfig  # noqa: E402
 from cockpit.core import events as ev  # noqa: E402
+from cockpit.core import containment  # noqa: E402
+from cockpit.core.containment import session_cgroup, session_key  # noqa: E402
+from cockpit.core.process import run_process  # noqa: E402
+from cockpit.core.sandbox import availability  # noqa: E402
 from cockpit.core.states import State  # noqa: E402
 from cockpit.server.daemon import process_alive, stop_server  # noqa: E402
 from cockpit.server.paths import ServerPaths  # noqa: E402
@@ -79,7 +85,8 @@ async def test_twelve_reads_of_a_fifo_fail_cleanly_and_the_engine_keeps_answerin
     FIFO, the turn ends, and the engine still creates a session in another repo and lists them,
     and the shared default thread pool still runs work."""
     engine, session = await fake(preset="auto")
-    events = await turn(engine, session, "fifo 12 pipe")
+    async with approving(engine, session):  # the mkfifo
+        events = await turn(engine, session, "fifo 12 pipe")
     assert said(events) == "12 of 12 reads refused"
     (attack,) = [r for r in record() if r["method"] == "fifo"]
     assert all("pipe is a FIFO (named pipe), not a regular file" in error for error in attack["errors"])
@@ -124,6 +131,18 @@ def test_devices_sockets_and_fifos_are_refused_without_being_opened(tmp_path: Pa
         read_regular(worktree / "big.bin", "big.bin", 10)
 
 
+async def test_the_built_in_agents_file_tools_refuse_a_fifo_too(tmp_path: Path) -> None:
+    """Attack row "FIFO + concurrent reads", through the built-in agent's tools: read_file and
+    write_file on a FIFO are refused by name (each blocked a pool thread for good before)."""
+    workspace = Workspace(make_repo(tmp_path / "wt"))
+    os.mkfifo(workspace.root / "pipe")
+    runner = ShellRunner()
+    for name, args in (("read_file", {"path": "pipe"}), ("write_file", {"path": "pipe", "content": "x"})):
+        outcome = await asyncio.wait_for(run_tool(workspace, name, args, shell_runner=lambda cmd, t: runner.run(
+            cmd, workspace.root, {}, t)), TIMEOUT)
+        assert not outcome.ok and "pipe is a FIFO (named pipe), not a regular file" in outcome.output
+
+
 # -- row: terminal/create ran any command with no approval and no transcript entry -----------------
 
 
@@ -156,6 +175,20 @@ async def test_terminal_create_asks_under_ask_shell_and_shows_in_the_transcript(
     assert (results[1]["ok"], results[1]["output"]) == (True, "exit code 0\nseen\n")
 
 
+@pytest.mark.skipif(not availability().ok, reason="no sandbox here")
+async def test_terminal_create_runs_in_the_sessions_sandbox(fake: Any, record: Any, tmp_path: Path) -> None:
+    """Attack row "terminal/create runs any command unseen", confinement: the command runs
+    through the shell tool's launch path, so in the sandbox: it writes in the worktree, and a
+    file it writes outside the worktree never reaches the real file system."""
+    engine, session = await fake()
+    outside = tmp_path / "outside.txt"
+    async with approving(engine, session):
+        await turn(engine, session, f"spawn touch inside.txt {outside}; echo done")
+    (spawn,) = [r for r in record() if r["method"] == "spawn"]
+    assert spawn["output"].endswith("done\n")
+    assert (session.path / "inside.txt").exists() and not outside.exists()
+
+
 async def test_terminal_create_is_refused_under_a_deny_policy(fake: Any, record: Any) -> None:
     """Attack row "terminal/create runs any command unasked": where the policy denies the shell
     (`read-only`), terminal/create is refused without asking, and the refusal is in the transcript."""
@@ -175,14 +208,64 @@ async def test_terminal_create_is_refused_under_a_deny_policy(fake: Any, record:
 async def test_setsid_processes_of_an_acp_session_die_with_its_removal(fake: Any) -> None:
     """Attack row "setsid sleep 300 outlived the session's removal": one started through
     terminal/create, one started by the agent itself (holding the agent's pipes); both run
-    after their turns, and neither is left in /proc once the session is removed."""
-    engine, session = await fake(preset="auto")
+    after their turns, and neither is left in /proc once the session is removed. Without the
+    sandbox, whose own pid namespace would end the first with its command: this is the layer
+    beneath it, and the only one for what the agent starts itself."""
+    engine, session = await fake(sandbox=False)
     by_terminal, by_agent = unique_sleep(), unique_sleep()
-    await turn(engine, session, f"spawn {escaping(by_terminal)}")
+    async with approving(engine, session):
+        await turn(engine, session, f"spawn {escaping(by_terminal)}")
     assert said(await turn(engine, session, f"escape {by_agent}")) == "escaped"
     await until(lambda: sleepers(by_terminal) and sleepers(by_agent))
+    key = session_key(engine.hosts[session.id].env)
+    assert key is not None
+    cgroup = session_cgroup(key)
+    assert cgroup is None or cgroup.is_dir()  # None: no writable cgroup v2 here, the /proc sweep does it
     await asyncio.wait_for(engine.remove(session.id), TIMEOUT)
     await until(lambda: not sleepers(by_terminal) and not sleepers(by_agent))
+    assert cgroup is None or not cgroup.exists()  # and no empty cgroup is left behind
+
+
+async def test_without_cgroups_the_proc_sweep_finds_escaped_processes_by_their_variables(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Attack row "setsid sleep 300 outlived the session's removal", where no cgroup v2 is
+    writable: a `setsid` sleep (its variables intact) and one started with `env -i` by a
+    process of the session that stays its parent are both found in /proc and killed; a process
+    of another session is left alone."""
+    monkeypatch.setattr(containment, "cgroup_base", lambda: None)
+    ours = {**os.environ, "COCKPIT_SESSION": "s1", "COCKPIT_WORKTREE": str(tmp_path)}
+    theirs = {**ours, "COCKPIT_SESSION": "s2"}
+    escaped, wiped, other = unique_sleep(), unique_sleep(), unique_sleep()
+    await run_process(["/bin/sh", "-c", escaping(escaped)], tmp_path, ours, TIMEOUT)
+    parent = subprocess.Popen(["/bin/sh", "-c", f"env -i sleep {wiped}; :"], env=ours, start_new_session=True)
+    bystander = subprocess.Popen(["sleep", other], env=theirs)
+    try:
+        await until(lambda: sleepers(escaped) and sleepers(wiped) and sleepers(other))
+        assert await containment.end_session_processes(ours) >= 2
+        await until(lambda: not sleepers(escaped) and not sleepers(wiped))
+        parent.wait(TIMEOUT)
+        assert sleepers(other)
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+async def test_terminal_variables_are_approved_and_cannot_unmark_the_session(fake: Any) -> None:
+    """Attack row "setsid sleep 300 outlived the session's removal", hiding: the agent passes
+    ACP variables with its command, one overriding the session's marker. The person is asked
+    about the whole line, variables included, and the sleep still dies with the session."""
+    engine, session = await fake(sandbox=False)
+    token = unique_sleep()
+    subscription = engine.subscribe(accept=lambda e: e.session == session.id)
+    await engine.send(session.id, f"spawn COCKPIT_SESSION=elsewhere HIDDEN=1 {escaping(token)}")
+    request = await asyncio.wait_for(_next(subscription, ev.APPROVAL_REQUEST), TIMEOUT)
+    assert request.data["title"] == f"COCKPIT_SESSION=elsewhere HIDDEN=1 {escaping(token)}"
+    await engine.approve(session.id)
+    await asyncio.wait_for(_next(subscription, ev.TURN_END), TIMEOUT)
+    subscription.close()
+    await until(lambda: sleepers(token))
+    await asyncio.wait_for(engine.remove(session.id), TIMEOUT)
+    await until(lambda: not sleepers(token))
 
 
 async def test_setsid_processes_of_the_shell_tool_die_with_the_session(open_engine: Any, repo: Path) -> None:
@@ -193,14 +276,15 @@ async def test_setsid_processes_of_the_shell_tool_die_with_the_session(open_engi
         config = Config()
         config.models["default"] = ModelConfig(model="openai/cockpit-sim", api_base=server.url,
                                                retry_base_s=0.05, stall_timeout_s=5)
-        config.approval.preset = "auto"
+        config.sandbox.enabled = False  # the layer beneath the sandbox, as in the test above
         engine = await open_engine(config, make_agent)
         (session,) = await engine.create_sessions(repo, name="shell")
         server.set_scenario({"steps": [{"tool_calls": [{"name": "run_shell", "arguments": {
             "command": escaping(token)}}]}]}, session=session.id)
-        await engine.send(session.id, "go")
-        await until(lambda: sleepers(token))
-        await until(lambda: session.state == State.IDLE)
+        async with approving(engine, session):
+            await engine.send(session.id, "go")
+            await until(lambda: sleepers(token))
+            await until(lambda: session.state == State.IDLE)
         assert sleepers(token)  # the command has ended; its setsid child has not
         await asyncio.wait_for(engine.remove(session.id), TIMEOUT)
         await until(lambda: not sleepers(token))

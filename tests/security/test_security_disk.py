@@ -23,12 +23,15 @@ from cockpit.agents.factory import make_agent
 from cockpit.client.cli import ls_lines
 from cockpit.config import AgentConfig, Config, ModelConfig
 from cockpit.core import events as ev
+from cockpit.core import store as store_module
 from cockpit.core.engine import Engine
+from cockpit.core.events import Event
 from cockpit.core.states import State
 from cockpit.server.daemon import stop_server
 from cockpit.sim import ScriptedLLMServer
+from cockpit.errors import CockpitError
 from cockpit.ui.app import CockpitApp
-from server_kit import Recorder, all_idle, attached, cockpit, model_config, start_server
+from server_kit import Recorder, all_idle, assert_same_as_store, attached, cockpit, model_config, start_server
 from tinyfs import TinyFS, tiny_fs  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.asyncio
@@ -136,6 +139,24 @@ async def test_a_full_disk_pauses_the_turn_and_loses_none_of_it(full_home, tiny_
     assert restored.usage.total_tokens == session.usage.total_tokens  # budgets count it after a restart
 
 
+async def test_interrupting_and_quitting_while_paused_do_not_hang(full_home, tiny_fs, repo, server, monkeypatch):
+    """Attack row: full disk → the person can still stop the agent and quit; quitting says how
+    many writes were only in memory (the events whose append was confirmed are on disk)."""
+    monkeypatch.setattr(store_module, "CLOSE_GRACE_S", 0.5)
+    engine = await full_home(agent_config(server.url), make_agent)
+    (session,) = await engine.create_sessions(repo, name="agent")
+    server.set_scenario(SCENARIO, session=session.id)
+    tiny_fs.fill()
+    await engine.send(session.id, "write the file")
+    await until(lambda: session.state_detail.startswith("agents paused:"), "the agent held")
+    interrupting = asyncio.ensure_future(engine.interrupt(session.id))
+    done, _ = await asyncio.wait([interrupting], timeout=30)  # not wait_for: its cancel would unstick it
+    assert done, "interrupt hung on the full disk"
+    assert (session.state, session.state_detail) == (State.IDLE, "interrupted")
+    with pytest.raises(CockpitError, match=r"database or disk is full; closed with \d+ queued writes not saved"):
+        await asyncio.wait_for(engine.close(), 30)
+
+
 async def test_an_acp_agent_is_held_before_it_writes_a_file(full_home, tiny_fs, repo):
     """Attack row: full disk → an ACP agent's file write (its tool call) waits for space."""
     config = Config()
@@ -161,7 +182,7 @@ async def test_the_status_bar_shows_the_disk_full_banner(full_home, tiny_fs, rep
     engine = await full_home(Config())
     (session,) = await engine.create_sessions(repo, name="agent")
     app = CockpitApp(engine, engine.config)
-    async with app.run_test(size=(200, 30)) as pilot:
+    async with app.run_test(size=(320, 30)) as pilot:  # wide: the test's tmp paths are long
         await until(lambda: session.id in app.grid.panes, "the pane")
         tiny_fs.fill()
         engine.emit(session.id, ev.NOTICE, {"text": "a write the disk cannot take"})
@@ -187,12 +208,13 @@ async def test_the_status_bar_shows_the_disk_full_banner(full_home, tiny_fs, rep
 async def test_through_the_server_the_attached_screen_and_the_cli_say_paused(tiny_fs, cockpit_env, repo, server,
                                                                              monkeypatch):
     """Attack row: full disk under a background server → the screen attached to it gets the
-    pause, `cockpit ls` prints it (and `--json` carries it), and the turn finishes after."""
+    pause, a screen attaching meanwhile is let in (not kept waiting for the disk) with the pause
+    and every event so far, `cockpit ls` prints it (`--json` carries it), and the turn finishes."""
     home = tiny_fs.root / "home"
     monkeypatch.setenv("COCKPIT_HOME", str(home))
     cockpit_env.write_user_config(model_config(server.url))
     paths = await start_server(home, repo)
-    client = None
+    client = late = None
     try:
         client = await attached(paths)
         screen = Recorder(client)
@@ -215,6 +237,11 @@ async def test_through_the_server_the_attached_screen_and_the_cli_say_paused(tin
         listed = json.loads((await asyncio.to_thread(cockpit, "ls", "--json", cwd=repo)).stdout)
         assert [row["paused"] for row in listed] == [reason]
         assert not (Path(made["worktree"]) / "out" / "hello.txt").exists()
+        late = await asyncio.wait_for(attached(paths), 30)
+        late_screen = Recorder(late)
+        assert late.paused == reason
+        scrollback = await late.transcript(made["id"], tail=400)
+        assert "write the file" in [e.data.get("text") for e in scrollback if e.kind == ev.USER_MESSAGE]
 
         tiny_fs.free()
         await until(lambda: len(storage()) == 2, "the all-clear")
@@ -222,9 +249,14 @@ async def test_through_the_server_the_attached_screen_and_the_cli_say_paused(tin
         await until(lambda: all_idle(client, 1) and (Path(made["worktree"]) / "out" / "hello.txt").exists(),
                     "the turn to finish")
         assert "PAUSED" not in (await asyncio.to_thread(cockpit, "ls", cwd=repo)).stdout
+        seen = [*scrollback, *(e for e in await late_screen.stop() if e.session == made["id"])]
+        stored = [Event.from_dict(raw) for raw in
+                  await client.execute({"cmd": "transcript", "session": made["id"]})]
+        assert_same_as_store(seen, stored, made["id"])  # the late screen missed nothing, twice nothing
     finally:
-        if client is not None:
-            await client.close()
+        for opened in (client, late):
+            if opened is not None:
+                await opened.close()
         if tiny_fs.filler.exists():
             tiny_fs.free()
         await asyncio.to_thread(stop_server, paths)

@@ -217,7 +217,7 @@ async def test_without_a_sandbox_auto_asks_and_says_so(open_engine, repo, fake_h
     config.approval.preset = "auto"
     config.sandbox.enabled = False
     engine, session, agent, run = await agent_shell(open_engine, repo, config)
-    verdict = agent.policy.decide("run_shell", {"command": "ls"})
+    verdict = agent.gate.policy.decide("run_shell", {"command": "ls"})
     assert verdict.decision == "ask" and "no sandbox" in verdict.reason
     notes = [e.data["text"] for e in await engine.transcript(session.id) if e.kind == ev.NOTICE]
     assert any("no sandbox" in note and "unconfined" in note for note in notes)
