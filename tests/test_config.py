@@ -336,7 +336,7 @@ def test_cockpit_trust_list_and_revoke_from_the_command_line(cockpit_env, tmp_pa
     assert cockpit("trust", "--list").stdout == ""
     done = cockpit("trust")
     assert done.stdout == f"trusted {repo / '.cockpit.toml'} as it is now; these keys now apply: review.verify\n"
-    digest = trust_store().trusted()[str(repo)]
+    digest = TrustStore().trusted()[str(repo)]
     assert cockpit("trust", "--list").stdout == f"{repo}  {digest[:19]}\n"
     (repo / ".cockpit.toml").write_text('[review]\nverify = "other"\n')
     assert cockpit("trust", "--list").stdout == f"{repo}  {digest[:19]}  (changed since: not trusted)\n"
