@@ -189,7 +189,8 @@ def test_redirections_to_nowhere_stay_allowed() -> None:
 ])
 def test_deny_patterns_meet_every_spelling(command: str) -> None:
     """Attack row 13.2 (policy): `shell_deny=["rm -rf *"]` fell to `\\rm`, `rm -fr`, `/bin/rm`."""
-    verdict = ApprovalPolicy("auto", shell_allow=["*"], shell_deny=["rm -rf *"]).decide("run_shell", {"command": command})
+    policy = ApprovalPolicy("auto", shell_allow=["*"], shell_deny=["rm -rf *"])
+    verdict = policy.decide("run_shell", {"command": command})
     assert verdict.decision == "deny", verdict.reason
 
 
@@ -209,3 +210,7 @@ def test_doubt_asks_even_under_auto(command: str, reason: str) -> None:
 def test_without_doubt_auto_runs() -> None:
     policy = ApprovalPolicy("auto", shell_deny=["rm -rf *"])
     assert shell(policy, "rm -f build.log && git status") == "auto"
+    assert shell(policy, "sleep 1 & p=$!; wait $p") == "auto"  # an assignment runs no program
+    assert shell(policy, '[ "$(cat f)" = x ] && echo same') == "auto"  # `[` is the test command
+    assert shell(policy, "[ab]* x") == "ask"  # a glob class as the program
+    assert shell(policy, "*.sh x") == "ask"  # a glob as the program

@@ -8,6 +8,7 @@ import pytest
 
 from cockpit.config import Config, SandboxConfig, parse_config_text
 from cockpit.core import sandbox as sb
+from cockpit.errors import ConfigError
 
 
 def _no_bundled(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
@@ -89,3 +90,14 @@ def test_config_reads_the_sandbox_table():
     config = parse_config_text('[sandbox]\nwritable = ["~/.cache/uv"]\nallow_hosts = ["pypi.org"]\n')
     assert config.sandbox.writable == ["~/.cache/uv"] and config.sandbox.allow_hosts == ["pypi.org"]
     assert Config().sandbox.enabled is True
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("cache", "config: key 'sandbox.writable': 'cache' is not an absolute path (or ~/…)"),
+    ("/proc/no/such", "config: key 'sandbox.writable': cannot create /proc/no/such: "),
+])
+def test_a_bad_writable_entry_is_one_line_naming_the_key(monkeypatch, tmp_path, entry, message):
+    monkeypatch.setattr(sb, "availability", lambda: sb.Availability("/bin/bwrap", ""))
+    with pytest.raises(ConfigError) as error:
+        sb.sandbox_for(SandboxConfig(writable=[entry]), tmp_path, tmp_path / "home", "s")
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)

@@ -14,28 +14,29 @@ from cockpit.ui.trust_prompt import TrustPrompt
 
 async def test_creating_a_session_of_an_untrusted_repo_asks_once_and_y_trusts(engine, repo, make_repo, tmp_path):
     await engine.create_sessions(repo, name="plain")  # a repository without a config file asks nothing
-    clone = make_repo(tmp_path / "clone", {".cockpit.toml": '[worktrees]\nsetup = "touch setup-ran"\n'})
+    # The set-up runs in the sandbox: it marks its own worktree.
+    repo = make_repo(tmp_path / "clone", {".cockpit.toml": '[worktrees]\nsetup = "touch setup-ran"\n'})
     app, pilot, stack = await start(engine)
     async with stack:
-        (one,) = await engine.create_sessions(clone, name="one")
+        (one,) = await engine.create_sessions(repo, name="one")
         await until(pilot, lambda: isinstance(app.screen, TrustPrompt), "the trust question")
-        assert app.screen.ignored == ["worktrees.setup"] and app.screen.file == str(clone / ".cockpit.toml")
-        assert f"cockpit trust {clone}" in app._status_text
+        assert app.screen.ignored == ["worktrees.setup"] and app.screen.file == str(repo / ".cockpit.toml")
+        assert f"cockpit trust {repo}" in app._status_text
         await pilot.press("enter")  # the default is no
         await until(pilot, lambda: not isinstance(app.screen, TrustPrompt), "the question to close")
         assert TrustStore().trusted() == {}
         assert not (one.path / "setup-ran").exists()
 
-        await engine.create_sessions(clone, name="two")  # the same file version: not asked again
+        await engine.create_sessions(repo, name="two")  # the same file version: not asked again
         await pilot.pause(0.3)
         assert not isinstance(app.screen, TrustPrompt)
 
-        (clone / ".cockpit.toml").write_text('[worktrees]\nsetup = "touch setup-ran"\n[review]\nverify = "true"\n')
-        await engine.create_sessions(clone, name="three")  # a changed file asks again
+        (repo / ".cockpit.toml").write_text('[worktrees]\nsetup = "touch setup-ran"\n[review]\nverify = "true"\n')
+        await engine.create_sessions(repo, name="three")  # a changed file asks again
         await until(pilot, lambda: isinstance(app.screen, TrustPrompt), "the question for the changed file")
         await pilot.press("y")
-        await until(pilot, lambda: str(clone) in TrustStore().trusted(), "the trust to be recorded")
-        (four,) = await engine.create_sessions(clone, name="four")
+        await until(pilot, lambda: str(repo) in TrustStore().trusted(), "the trust to be recorded")
+        (four,) = await engine.create_sessions(repo, name="four")
         assert (four.path / "setup-ran").exists()
 
 

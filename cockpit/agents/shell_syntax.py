@@ -21,7 +21,6 @@ _REDIRECT = re.compile(r"(\d*|&)(>>|>&|>\||<<<|<<-|<<|<>|<&|>|<)")
 _WORD_END = frozenset(" \t\n;&|()<>")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
-_GLOB = frozenset("*?[")
 
 
 @dataclass
@@ -37,9 +36,9 @@ class Command:
         return " ".join(self.words)
 
     def without_assignments(self) -> tuple[list[str], list[bool]]:
-        """Words and flags after the leading `NAME=value` words."""
+        """Words and flags after the leading `NAME=value` words ([] for `p=$!`, which runs nothing)."""
         skip = 0
-        while skip < len(self.words) - 1 and _ASSIGNMENT.match(self.words[skip]):
+        while skip < len(self.words) and _ASSIGNMENT.match(self.words[skip]):
             skip += 1
         return self.words[skip:], self.computed[skip:]
 
@@ -183,10 +182,20 @@ class _Lexer:
                 out.append(self._expansion())
                 computed = True
             else:
-                computed = computed or char in _GLOB
+                computed = computed or char in "*?" or (char == "[" and self._closes_bracket())
                 out.append(char)
                 self.i += 1
         return "".join(out), computed
+
+    def _closes_bracket(self) -> bool:
+        """Whether the `[` at the cursor opens a glob class (a `]` follows in the word): `[` alone
+        is the test command."""
+        end = self.i + 1
+        while end < len(self.s) and self.s[end] not in _WORD_END:
+            if self.s[end] == "]":
+                return True
+            end += 1
+        return False
 
     def _ansi_c(self) -> str:
         """`$'…'`, where a backslash escapes the next character (so `\\'` does not close it)."""

@@ -1,7 +1,8 @@
 """Any terminal program as an agent: a pseudo-terminal, emulated with pyte, supervised by state.
 
 The program runs in the session's worktree, in the sandbox (`cockpit.core.sandbox`), in its own
-session (so its own process groups) with the pty as controlling terminal, so job control, ^C and resizes work as in a real terminal.
+session (so its own process groups) with the pty as controlling terminal, so job control, ^C and
+resizes work as in a real terminal.
 Output is read without blocking from the event loop (`loop.add_reader`, many reads per wake-up),
 fed to a `TermScreen` in bounded slices, and published as `term.screen` events holding only the
 changed rows, at most `FRAME_HZ` times a second. Those events are live only; what is stored is
@@ -19,13 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import os
 import pty
 import re
 import shlex
-import shutil
 import signal
 import struct
 import termios
@@ -36,7 +35,7 @@ from cockpit.agents.pty_screen import TermScreen
 from cockpit.config import AgentConfig
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
-from cockpit.core.sandbox import child_exit_code, sandbox_for
+from cockpit.core.sandbox import child_exit_code, require_program, sandbox_for
 from cockpit.core.states import State, can_transition
 from cockpit.errors import CockpitError, ConfigError
 
@@ -235,8 +234,7 @@ class TerminalAgent:
             self._sandboxed = sandbox is not None
             argv = self._argv
             if sandbox is not None:
-                if shutil.which(argv[0], path=env.get("PATH")) is None:  # bwrap would start, then fail
-                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+                require_program(argv[0], env)
                 argv = sandbox.wrap(argv)
             self._proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(self._host.worktree), env=env,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import functools
 import os
 import shutil
@@ -40,6 +41,7 @@ from pathlib import Path
 
 from cockpit.config import SandboxConfig
 from cockpit.core.process import DEFAULT_CAPTURE_CHARS, ShellResult, run_process
+from cockpit.errors import ConfigError
 
 #: Relative to $HOME: credentials and tokens no command needs to see.
 SECRETS = (".ssh", ".aws", ".azure", ".config", ".gnupg", ".docker", ".kube", ".netrc", ".git-credentials",
@@ -143,9 +145,14 @@ def sandbox_for(cfg: SandboxConfig, worktree: Path, home: Path, session_id: str)
     tmp.mkdir(parents=True, exist_ok=True)
     writable = []
     for entry in cfg.writable:
-        path = Path(os.path.expanduser(entry)).resolve()
-        path.mkdir(parents=True, exist_ok=True)
-        writable.append(path)
+        path = Path(os.path.expanduser(entry))
+        if not path.is_absolute():
+            raise ConfigError(f"config: key 'sandbox.writable': {entry!r} is not an absolute path (or ~/…)")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"config: key 'sandbox.writable': cannot create {path}: {exc.strerror or exc}") from None
+        writable.append(path.resolve())
     user_home = Path.home()
     hidden = [user_home / name for name in SECRETS]
     hidden += [Path(os.environ[name]) for name in ("XDG_CONFIG_HOME", "COCKPIT_HOME") if os.environ.get(name)]
@@ -171,11 +178,20 @@ async def run_confined(
     The one launch path for the shell tool, set-up, tear-down, verify and ACP terminals."""
     if sandbox is None:
         return await run_process(argv, cwd, env, timeout, capture_chars=capture_chars, stop=stop, on_output=on_output)
+    require_program(argv[0], env)
     result = await run_process(sandbox.wrap(argv, cwd), cwd, env, timeout, capture_chars=capture_chars, stop=stop,
                                on_output=on_output)
     if result.exit_code is None:
         return result
     return dataclasses.replace(result, exit_code=child_exit_code(result.exit_code))
+
+
+def require_program(program: str, env: Mapping[str, str] | None) -> None:
+    """`FileNotFoundError` when `program` cannot be found, as an unwrapped exec would raise:
+    wrapped, bubblewrap would start and only then fail, with its own message and exit code."""
+    path = (os.environ if env is None else env).get("PATH")
+    if shutil.which(program, path=path) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
 
 
 def _git_binds(worktree: Path) -> list[str]:

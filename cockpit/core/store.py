@@ -170,7 +170,7 @@ class Store:
         self._queue: deque[_Write] = deque()
         self._queued = asyncio.Event()  # set when `_queue` may hold something
         self._batch: list[_Write] = []  # the group the writer is committing
-        self.blocked = ""  # why the file cannot be written right now, "" while it can
+        self.blocked = ""  # why the file cannot be written now ("database or disk is full"), "" while it can
         self._blocked_now = asyncio.Event()  # set while `blocked`
         self.on_blocked: Callable[[str], None] | None = None  # told `blocked` each time it changes
         self._writer = asyncio.create_task(self._write_loop(), name="cockpit-store-writer")
@@ -232,7 +232,8 @@ class Store:
             if self.blocked:
                 lost = self.unwritten()
                 flushing.cancel()
-                raise CockpitError(f"{self.blocked}; closed with {lost} queued writes not saved")
+                raise CockpitError(
+                    f"cannot write {self.path}: {self.blocked}; closed with {lost} queued writes not saved")
 
     def unwritten(self) -> int:
         """How many rows are queued or being committed (held in memory only)."""
@@ -300,7 +301,7 @@ class Store:
                 if not blocks_writing(exc):
                     raise
                 await self._rollback()
-                self._set_blocked(f"cannot write {self.path}: {exc}")
+                self._set_blocked(str(exc) or type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
             else:
@@ -499,6 +500,9 @@ class Store:
         events: list[Event] = []
         too_big: list[Event] = []
         used = 0
+        cut = False  # the byte budget ended the page before the rows did
+        upper = before if before is not None else 1 << 62
+        queued = [row for row in self._queued_rows(session) if after < row[1] < upper]
         async with self._db.execute(
             "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END "
             f"FROM events WHERE session = ? AND seq > ? AND seq < ? ORDER BY seq {order}, id {order} LIMIT ?",
@@ -508,6 +512,7 @@ class Store:
                 for seq, ts, kind, data in rows:
                     used += (len(data) if data is not None else 0) + _EVENT_OVERHEAD
                     if events and used > max_bytes:
+                        cut = True
                         break
                     events.append(Event(kind, session, json.loads(data) if data is not None else {}, seq, ts))
                     if data is None:
@@ -525,6 +530,13 @@ class Store:
                           [(_encode(e.data), session, e.seq) for e in too_big], wait=False)
         if newest:
             events.reverse()
+        # Rows still queued (a full disk) are the newest: they lead a newest-first page, and
+        # follow an oldest-first one only where the stored rows ran out.
+        if queued and (newest or (not cut and len(events) < limit)):
+            by_seq = {event.seq: event for event in events}
+            by_seq.update((q, Event(k, s, json.loads(d), q, t)) for s, q, t, k, d in queued)
+            events = sorted(by_seq.values(), key=attrgetter("seq"))
+            events = events[-limit:] if newest else events[:limit]
         return events
 
     async def all_events(self) -> dict[str, list[Event]]:

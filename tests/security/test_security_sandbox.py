@@ -160,7 +160,8 @@ async def test_git_works_but_cannot_plant_code_the_cockpit_runs(open_engine, rep
     set `core.fsmonitor`, add a hook or repoint the worktree's `.git`, which the cockpit's own
     next git call (unconfined) would obey."""
     _, session, _, run = await agent_shell(open_engine, repo)
-    done = await run("echo new > new.txt && git add new.txt && git commit -qm 'from the sandbox' && git log --oneline -1")
+    done = await run("echo new > new.txt && git add new.txt && git commit -qm 'from the sandbox' "
+                     "&& git log --oneline -1")
     assert done.ok and "from the sandbox" in done.output, done.output
     pwned = outside / "pwned"
     hooks = repo / ".git" / "hooks"
@@ -205,10 +206,16 @@ async def test_terminal_sessions_run_sandboxed(open_engine, repo, fake_home, out
         await asyncio.sleep(0.02)
     assert (session.path / "term-ran").exists()
     assert not (outside / "term").exists()
-    frame = engine.hosts[session.id].backend.screen_frame()
-    screen = "\n".join("".join(text for text, _ in runs) for _, runs in frame["rows"])
-    assert "No such file" in screen or "Permission denied" in screen or "Read-only" in screen, screen
-    assert "fake-key-for-tests" not in screen
+    def screen() -> str:
+        frame = engine.hosts[session.id].backend.screen_frame()
+        return "\n".join("".join(text for text, _ in runs) for _, runs in frame["rows"])
+
+    for _ in range(500):  # both refusals shown: the output may trail the file
+        if screen().count("No such file") + screen().count("Read-only") >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert "Read-only" in screen() and "No such file" in screen(), screen()
+    assert "fake-key-for-tests" not in screen()
 
 
 async def test_without_a_sandbox_auto_asks_and_says_so(open_engine, repo, fake_home):

@@ -86,6 +86,15 @@ async def run_json(*args: str, cwd: Path) -> Any:
     return json.loads(done.stdout)
 
 
+def writable_marker(cockpit_env: Any, tmp_path: Path, name: str, user_config: str = "") -> Path:
+    """A file the repository's scripts may write once trusted: they run in the sandbox, which
+    lets them write their worktree and the folders the user's `[sandbox] writable` names."""
+    folder = tmp_path / "markers"
+    folder.mkdir(exist_ok=True)
+    cockpit_env.write_user_config(f'{user_config}\n[sandbox]\nwritable = ["{folder}"]\n')
+    return folder / name
+
+
 async def settled(ref: str, cwd: Path) -> dict[str, Any]:
     """The session once its turn is over or it waits for the person."""
     waited = await run_json("wait", ref, "--until", "done", "--timeout", "90", cwd=cwd)
@@ -95,31 +104,32 @@ async def settled(ref: str, cwd: Path) -> dict[str, Any]:
 
 async def test_committed_setup_script_does_not_run_until_trusted(cockpit_env, tmp_path):
     """Row: `[worktrees] setup` in a cloned repo ran on `cockpit new`."""
-    evil = make_repo(tmp_path / "clone", {".cockpit.toml": '[worktrees]\nsetup = "echo x >> setup-ran"\n'})
+    marker = writable_marker(cockpit_env, tmp_path, "setup-ran")
+    evil = make_repo(tmp_path / "clone", {".cockpit.toml": f'[worktrees]\nsetup = "echo x >> {marker}"\n'})
 
-    first = await acockpit("new", "one", "--json", cwd=evil)
+    first = await acockpit("new", "one", cwd=evil)
     assert first.returncode == 0, first.stderr
-    assert not (Path(json.loads(first.stdout)[0]["worktree"]) / "setup-ran").exists()
+    assert not marker.exists()
     assert "worktrees.setup" in first.stderr and f"cockpit trust {evil}" in first.stderr
-    again = await acockpit("new", "two", "--json", cwd=evil)
+    again = await acockpit("new", "two", cwd=evil)
     assert again.returncode == 0 and "worktrees.setup" not in again.stderr  # said once per file version
-    assert not (Path(json.loads(again.stdout)[0]["worktree"]) / "setup-ran").exists()
+    assert not marker.exists()
 
     trusted = await acockpit("trust", cwd=evil)
     assert trusted.returncode == 0 and "worktrees.setup" in trusted.stdout, trusted.stderr
-    (three,) = await run_json("new", "three", cwd=evil)
-    assert (Path(three["worktree"]) / "setup-ran").read_text() == "x\n"  # trusted: it runs (the test could see it)
+    assert (await acockpit("new", "three", cwd=evil)).returncode == 0
+    assert marker.read_text() == "x\n"  # trusted: it runs (so the test above could have seen it)
 
-    (evil / ".cockpit.toml").write_text('[worktrees]\nsetup = "echo changed >> setup-ran"\n')  # a pull changes it
-    (four,) = await run_json("new", "four", cwd=evil)
-    assert not (Path(four["worktree"]) / "setup-ran").exists()  # a changed file is not trusted any more
+    (evil / ".cockpit.toml").write_text(f'[worktrees]\nsetup = "echo changed >> {marker}"\n')  # a pull changes it
+    assert (await acockpit("new", "four", cwd=evil)).returncode == 0
+    assert marker.read_text() == "x\n"  # a changed file is not trusted any more
 
 
 async def test_committed_verify_command_does_not_run_until_trusted(cockpit_env, tmp_path):
     """Row: `[review] verify` in a cloned repo ran when the person pressed verify."""
-    evil = make_repo(tmp_path / "clone", {".cockpit.toml": '[review]\nverify = "touch verify-ran"\n'})
+    marker = writable_marker(cockpit_env, tmp_path, "verify-ran")
+    evil = make_repo(tmp_path / "clone", {".cockpit.toml": f'[review]\nverify = "touch {marker}"\n'})
     (made,) = await run_json("new", "one", cwd=evil)
-    marker = Path(made["worktree"]) / "verify-ran"
     client = await attached(ServerPaths(cockpit_env.home))
     try:
         with pytest.raises(Exception) as refused:
@@ -172,8 +182,9 @@ async def test_committed_api_base_never_receives_the_users_key(cockpit_env, tmp_
 
 async def test_one_repositorys_file_never_applies_to_another_repositorys_sessions(cockpit_env, tmp_path, sim):
     """Row: `cockpit ls` in repo A started the server with A's config; repo B's sessions ran under it."""
-    cockpit_env.write_user_config(model_config(sim.url))
-    a = make_repo(tmp_path / "a", {".cockpit.toml": '[worktrees]\nsetup = "touch a-setup-ran"\n[review]\nverify = "true"\n'})
+    marker = writable_marker(cockpit_env, tmp_path, "a-setup-ran", model_config(sim.url))
+    a = make_repo(tmp_path / "a", {".cockpit.toml": (
+        f'[worktrees]\nsetup = "echo $COCKPIT_WORKTREE >> {marker}"\n[review]\nverify = "true"\n')})
     b = make_repo(tmp_path / "b", {"README.md": "b\n"})
     assert (await acockpit("trust", cwd=a)).returncode == 0  # even a trusted A stays A's
     listed = await acockpit("ls", cwd=a)  # starts the server from A's folder
@@ -181,8 +192,7 @@ async def test_one_repositorys_file_never_applies_to_another_repositorys_session
 
     (in_b,) = await run_json("new", "in-b", cwd=b)
     (in_a,) = await run_json("new", "in-a", cwd=a)
-    assert not (Path(in_b["worktree"]) / "a-setup-ran").exists()
-    assert (Path(in_a["worktree"]) / "a-setup-ran").exists()  # A's set-up ran for A's session only
+    assert marker.read_text().split() == [in_a["worktree"]]  # A's set-up ran for A's session only
     client = await attached(ServerPaths(cockpit_env.home))
     try:
         with pytest.raises(Exception) as refused:
