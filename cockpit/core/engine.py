@@ -221,9 +221,14 @@ class Engine:
     async def transcript(self, session_id: str, tail: int = 0) -> list[Event]:
         """The stored events of a session (only the last `tail` when given), text still being
         coalesced and events the store holds in memory (a full disk) included."""
+        await self.readable()
+        return await (self.store.tail(session_id, tail) if tail else self.store.events(session_id))
+
+    async def readable(self) -> None:
+        """Hand streamed text to the store and wait until reads see everything emitted so far
+        (written, or held in memory by a store that cannot write)."""
         self._coalescer.flush()
         await self.store.written_or_blocked()
-        return await (self.store.tail(session_id, tail) if tail else self.store.events(session_id))
 
     async def sync(self) -> None:
         """Make everything emitted so far durable."""

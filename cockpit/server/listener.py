@@ -327,7 +327,7 @@ class Connection:
         `limit` (≤ PAGE_EVENTS) events and about PAGE_BYTES; an empty page is the end."""
         session_id = self.engine.get(session).id
         async with self._room():
-            await self.engine.sync()
+            await self.engine.readable()
             count = min(tail or limit, limit, PAGE_EVENTS)
             events = await self.engine.store.page(session_id, after=after, before=before, limit=count,
                                                   max_bytes=PAGE_BYTES, newest=tail > 0)
