@@ -225,8 +225,8 @@ class Engine:
         return await (self.store.tail(session_id, tail) if tail else self.store.events(session_id))
 
     async def readable(self) -> None:
-        """Hand streamed text to the store and wait until reads see everything emitted so far
-        (written, or held in memory by a store that cannot write)."""
+        """Make everything emitted so far readable from the store: written, or held in memory
+        by a store that cannot write (whose reads include it); never waits for a full disk."""
         self._coalescer.flush()
         await self.store.written_or_blocked()
 
@@ -239,10 +239,11 @@ class Engine:
 
     @property
     def paused(self) -> str:
-        """Why agents are held (the store cannot write), naming the folder; "" when they are not."""
+        """Why agents are held (the store cannot write) and the file, which names the folder to
+        free; the reason first, so a narrow status bar that cuts the line keeps it."""
         if not self.store.blocked:
             return ""
-        return f"agents paused: {self.store.blocked} (free space in {self.home})"
+        return f"agents paused: {self.store.blocked} (cannot write {self.store.path})"
 
     def _storage_changed(self, reason: str) -> None:
         """The store started or stopped failing to write: hold or release the agents and tell

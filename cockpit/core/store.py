@@ -190,7 +190,7 @@ class Store:
         self._queue: deque[_Write] = deque()
         self._queued = asyncio.Event()  # set when `_queue` may hold something
         self._batch: list[_Write] = []  # the group the writer is committing
-        self.blocked = ""  # why the file cannot be written right now, "" while it can
+        self.blocked = ""  # why the file cannot be written now ("database or disk is full"), "" while it can
         self._blocked_now = asyncio.Event()  # set while `blocked`
         self.on_blocked: Callable[[str], None] | None = None  # told `blocked` each time it changes
         self._writer = asyncio.create_task(self._write_loop(), name="cockpit-store-writer")
@@ -252,7 +252,8 @@ class Store:
             if self.blocked:
                 lost = self.unwritten()
                 flushing.cancel()
-                raise CockpitError(f"{self.blocked}; closed with {lost} queued writes not saved")
+                raise CockpitError(
+                    f"cannot write {self.path}: {self.blocked}; closed with {lost} queued writes not saved")
 
     def unwritten(self) -> int:
         """How many rows are queued or being committed (held in memory only)."""
@@ -320,7 +321,7 @@ class Store:
                 if not blocks_writing(exc):
                     raise
                 await self._rollback()
-                self._set_blocked(f"cannot write {self.path}: {exc}")
+                self._set_blocked(str(exc) or type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
             else:
