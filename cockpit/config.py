@@ -360,9 +360,11 @@ def _line_of(path: Path, dotted: str) -> int | None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from cockpit.trust import read_config_bytes
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = (read_config_bytes(path) or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
     return _parse_toml(text, str(path))
 

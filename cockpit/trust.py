@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,33 @@ def repo_key(repo: Path | str) -> str:
     return str(Path(repo).resolve())
 
 
-def file_digest(path: Path) -> str:
-    """The sha256 of a file's bytes, or "" when there is no file."""
+#: Larger config files are refused: a committed file (or a symlink to `/dev/zero`) must not be
+#: able to make every command read forever.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_config_bytes(path: Path) -> bytes | None:
+    """A config file's bytes, None when there is none; a device, FIFO or huge file is one line.
+
+    A repository can commit `.cockpit.toml` as a symlink to anything (`/dev/zero`, a FIFO).
+    """
     try:
-        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: cannot read config: not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: cannot read config: {info.st_size} bytes, more than {MAX_CONFIG_BYTES}")
+        return path.read_bytes()
     except FileNotFoundError:
-        return ""
+        return None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's bytes, or "" when there is no file."""
+    data = read_config_bytes(path)
+    return "" if data is None else "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 class TrustStore:

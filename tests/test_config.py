@@ -326,3 +326,26 @@ def test_an_untrusted_repo_file_may_tighten_the_sandbox_but_never_loosen_it(cock
     assert config.ui.keep_bar_open
     assert report.ignored == ["sandbox.enabled (turns the sandbox off)", "sandbox.writable", "sandbox.allow_hosts",
                               "agents.gemini"]
+
+
+def test_cockpit_trust_list_and_revoke_from_the_command_line(cockpit_env, tmp_path):
+    from conftest import make_repo
+
+    repo = make_repo(tmp_path / "repo", {".cockpit.toml": '[review]\nverify = "pytest -q"\n'})
+
+    def cockpit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cockpit", *args], cwd=repo, env=dict(os.environ),
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+    assert cockpit("trust", "--list").stdout == ""
+    done = cockpit("trust")
+    assert done.stdout == f"trusted {repo / '.cockpit.toml'} as it is now; these keys now apply: review.verify\n"
+    digest = TrustStore().trusted()[str(repo)]
+    assert cockpit("trust", "--list").stdout == f"{repo}  {digest[:19]}\n"
+    (repo / ".cockpit.toml").write_text('[review]\nverify = "other"\n')
+    assert cockpit("trust", "--list").stdout == f"{repo}  {digest[:19]}  (changed since: not trusted)\n"
+    assert cockpit("trust", "--revoke").stdout == f"{repo}: no longer trusted\n"
+    assert cockpit("trust", "--revoke").stdout == f"{repo} was not trusted\n"
+    missing = subprocess.run([sys.executable, "-m", "cockpit", "trust"], cwd=tmp_path, env=dict(os.environ),
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert (missing.returncode, missing.stderr) == (2, f"cockpit: {tmp_path / '.cockpit.toml'}: no such file, nothing to trust\n")

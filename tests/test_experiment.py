@@ -14,11 +14,21 @@ from pathlib import Path
 import pytest
 from conftest import run_git
 from experiment_helpers import (
-    BASE_KNOB, experiment_repo, finished, head, idea, is_ancestor, script, sim_config, tsv, until,
+    BASE_KNOB,
+    experiment_repo,
+    finished,
+    head,
+    idea,
+    is_ancestor,
+    script,
+    sim_config,
+    tsv,
+    until,
 )
 
 from cockpit.agents.factory import make_agent
 from cockpit.core import events as ev
+from cockpit.core.process import process_alive
 from cockpit.errors import ConfigError
 from cockpit.experiment.loop import RUN, TURN
 from cockpit.experiment.state import ExperimentState, experiment_dir
@@ -54,12 +64,6 @@ async def user_texts(engine, session_id: str) -> list[str]:
     return [e.data["text"] for e in await engine.transcript(session_id) if e.kind == ev.USER_MESSAGE]
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def test_better_is_kept_worse_reset_crash_recorded_rows_exact(open_engine, server, tmp_path, cockpit_env):

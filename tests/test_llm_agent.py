@@ -20,6 +20,7 @@ from cockpit.agents.factory import make_agent
 from cockpit.config import BudgetConfig, Config, ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.engine import Engine
+from cockpit.core.process import process_alive
 from cockpit.core.states import State
 from cockpit.sim import ScriptedLLMServer
 
@@ -208,7 +209,7 @@ async def test_interrupt_kills_a_running_command(open_engine, repo, server):
     started = time.monotonic()
     await engine.interrupt(session.id)
     assert engine.sessions[session.id].state == State.IDLE
-    while _alive(pid):
+    while process_alive(pid):
         # generous (the machine is shared), yet far below the 60 s the sleep would live on its own
         assert time.monotonic() - started < 15.0, "sleep 60 survived the interrupt"
         await asyncio.sleep(0.02)
@@ -216,12 +217,6 @@ async def test_interrupt_kills_a_running_command(open_engine, repo, server):
     assert of(events, ev.TURN_END)[-1].get("interrupted") is True
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"  # a zombie is dead, just not yet reaped
-    except FileNotFoundError:
-        return False
 
 
 async def test_the_api_key_never_lands_in_the_database_or_logs(open_engine, repo, server, monkeypatch, cockpit_env):

@@ -14,6 +14,8 @@ import pytest
 
 from cockpit.client.remote import RemoteClient, socket_opener
 from cockpit.core import events as ev
+from cockpit.core.events import Event
+from cockpit.core.store import Store
 from cockpit.core.textcap import EVENT_TEXT_MAX
 from cockpit.server.daemon import ensure_server
 from cockpit.server.listener import PAGE_BYTES
@@ -21,6 +23,7 @@ from cockpit.server.paths import ServerPaths
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import hostile  # noqa: E402  (bench/hostile.py: a store with big transcripts, a raw client)
+from tinyfs import TinyFS, tiny_fs  # noqa: E402, F401  (the fixture)
 
 MARKER = f" characters cut: an event keeps {EVENT_TEXT_MAX:,}]"
 
@@ -63,3 +66,25 @@ async def test_the_client_pages_whole_transcripts_and_tails(repo, cockpit_env):
         assert [e.seq for e in await client.transcript(hostile.SESSION, tail=10)] == list(range(count - 9, count + 1))
     finally:
         await client.close()
+
+
+async def test_pages_include_what_a_full_disk_holds_in_memory(tiny_fs: TinyFS):
+    """While the store cannot write, the newest events are only queued: pages (and so attach
+    tails and transcripts) still hold them, each seq once, within their budgets."""
+    store = await Store.open(tiny_fs.root / "cockpit.db")
+    try:
+        await store.append(Event("notice", "s", {"text": "before"}, 1))
+        tiny_fs.fill()
+        for n in range(2, 202):
+            store.append_nowait(Event("text", "s", {"text": f"{n} " + "x" * 2000}, n))
+        await store.written_or_blocked()
+        assert store.blocked
+        assert [e.seq for e in await store.page("s", limit=1000, max_bytes=1 << 30)] == list(range(1, 202))
+        assert [e.seq for e in await store.page("s", limit=3, max_bytes=1 << 30, newest=True)] == [199, 200, 201]
+        assert [e.seq for e in await store.page("s", after=150, limit=2, max_bytes=1 << 30)] == [151, 152]
+        assert [e.seq for e in await store.page("s", before=100, limit=1000, max_bytes=5000, newest=True)] == [98, 99]
+        tiny_fs.free()
+        await store.flush()
+        assert [e.seq for e in await store.page("s", limit=3, max_bytes=1 << 30, newest=True)] == [199, 200, 201]
+    finally:
+        await store.close()

@@ -18,12 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_kit import acockpit, attached, model_config, server_pid, start_server, streaming, until
+from server_kit import (
+    acockpit,
+    attached,
+    model_config,
+    server_pid,
+    start_server,
+    streaming,
+    until,
+)
 
 from cockpit.client.multi import MultiClient
 from cockpit.client.remote import RemoteClient, socket_opener
 from cockpit.config import load_config
 from cockpit.core import events as ev
+from cockpit.core.process import process_alive
 from cockpit.server.daemon import stop_server
 from cockpit.server.paths import ServerPaths
 from cockpit.sim import ScriptedLLMServer
@@ -151,7 +160,7 @@ async def test_detach_key_and_a_closed_terminal_leave_the_agents_running(cockpit
         await asyncio.to_thread(tmux.wait, lambda s: "@1 long" in s, "the pane again", 60)
         screen_pid = int(app_pid.read_text())
         tmux.kill()  # the terminal goes away: SIGHUP
-        await until(lambda: not _alive(screen_pid), "the screen process to end")
+        await until(lambda: not process_alive(screen_pid), "the screen process to end")
     finally:
         tmux.kill()
         shutil.rmtree(socket_dir, ignore_errors=True)
@@ -167,9 +176,3 @@ async def test_detach_key_and_a_closed_terminal_leave_the_agents_running(cockpit
     assert text.startswith("w0 w1 w2") and text.endswith("w799")  # the whole answer, streamed while unattended
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -4,7 +4,6 @@ session across a restart, a timeout that ends the whole process group, and verif
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from landing_helpers import review_config, write
@@ -13,6 +12,7 @@ from proc_helpers import pids_of, unique_sleep
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
 from cockpit.core.model import Session
+from cockpit.core.process import process_alive
 from cockpit.core.states import State
 from cockpit.core.worktrees import snapshot_tree
 from cockpit.errors import CockpitError
@@ -54,13 +54,6 @@ def test_records_from_before_verify_and_group_existed_still_load():
     assert loaded.verify == {} and loaded.group == ""
 
 
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie waiting to be reaped counts as ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_a_timeout_ends_the_whole_process_group(open_engine, repo):
@@ -78,10 +71,10 @@ async def test_a_timeout_ends_the_whole_process_group(open_engine, repo):
 
     assert result["state"] == "timed-out" and result["exit_code"] is not None and result["exit_code"] < 0
     for _ in range(200):  # the killed sleep may need a moment to be reaped
-        if not _alive(pid):
+        if not process_alive(pid):
             break
         await asyncio.sleep(0.02)
-    assert not _alive(pid)
+    assert not process_alive(pid)
 
 
 class OneTurn:

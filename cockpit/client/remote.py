@@ -173,6 +173,8 @@ class RemoteClient:
     async def _transcript_pages(self, session_id: str, tail: int) -> list[dict[str, Any]]:
         """The server answers `transcript` a page at a time: ask until there is no more (the
         last `tail` events paging back from the newest, or all of them paging forward)."""
+        if self.server.get("protocol") == "1.0":  # a server from before paging answers in one go
+            return await self._call("transcript", {"session": session_id, "tail": tail})
         if tail > 0:
             pages: list[list[dict[str, Any]]] = []
             wanted, before = tail, None

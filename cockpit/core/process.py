@@ -178,3 +178,25 @@ def _signal_group(pgid: int, sig: int) -> bool:
     except PermissionError:  # a member changed its user: it is alive, but not ours to end
         return True
     return True
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs: not gone, and not a zombie (reaped here if it is our own child)."""
+    if pid <= 0:
+        return False
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")

@@ -149,6 +149,26 @@ def _merged(stored: Iterable[tuple[Any, ...]], queued: list[tuple[Any, ...]]) ->
     return sorted(by_seq.values(), key=lambda row: row[1])
 
 
+def _with_queued(events: list[Event], queued: list[tuple[Any, ...]], limit: int, max_bytes: int,
+                 newest: bool) -> list[Event]:
+    """A page of stored events with the queued rows of its range merged in (each seq once),
+    cut again to `limit` and ~`max_bytes` from its oldest end (its newest, with `newest`)."""
+    by_seq = {e.seq: e for e in events}
+    by_seq.update((seq, Event(kind, session, json.loads(data), seq, ts)) for session, seq, ts, kind, data in queued)
+    merged = sorted(by_seq.values(), key=lambda e: e.seq)
+    if newest:
+        merged.reverse()
+    kept, used = [], 0
+    for event in merged[:max(limit, 0)]:
+        used += len(_encode(event.data)) + _EVENT_OVERHEAD
+        if kept and used > max_bytes:
+            break
+        kept.append(event)
+    if newest:
+        kept.reverse()
+    return kept
+
+
 def _session_row(session: Session) -> tuple[str, int, int, str, str, float]:
     return (session.id, session.number, session.repo_id, session.state.value,
             json.dumps(session.to_dict()), time.time())
@@ -495,24 +515,23 @@ class Store:
         of them (the last, with `newest`), and no more than ~`max_bytes` of data but always at
         least one. Rows are fetched a few at a time, so a page never holds much more than its
         budget in memory. A row too big to keep (stored before events were capped) comes as a
-        stub, which replaces it in the store so that no later read loads it again."""
+        stub, which replaces it in the store so that no later read loads it again. Events still
+        queued are included (while the store is blocked that is where the newest are)."""
+        high = before if before is not None else 1 << 62
+        queued = [row for row in self._queued_rows(session) if after < row[1] < high]  # before the read
         order = "DESC" if newest else "ASC"
         events: list[Event] = []
         too_big: list[Event] = []
         used = 0
-        cut = False  # the byte budget ended the page before the rows did
-        upper = before if before is not None else 1 << 62
-        queued = [row for row in self._queued_rows(session) if after < row[1] < upper]
         async with self._db.execute(
             "SELECT seq, ts, kind, CASE WHEN length(data) > ? THEN NULL ELSE data END "
             f"FROM events WHERE session = ? AND seq > ? AND seq < ? ORDER BY seq {order}, id {order} LIMIT ?",
-            (EVENT_BYTES_MAX, session, after, before if before is not None else 1 << 62, max(limit, 0)),
+            (EVENT_BYTES_MAX, session, after, high, max(limit, 0)),
         ) as cur:
             while rows := await cur.fetchmany(_rows_that_fit(max_bytes - used, used / max(len(events), 1))):
                 for seq, ts, kind, data in rows:
                     used += (len(data) if data is not None else 0) + _EVENT_OVERHEAD
                     if events and used > max_bytes:
-                        cut = True
                         break
                     events.append(Event(kind, session, json.loads(data) if data is not None else {}, seq, ts))
                     if data is None:
@@ -530,14 +549,7 @@ class Store:
                           [(_encode(e.data), session, e.seq) for e in too_big], wait=False)
         if newest:
             events.reverse()
-        # Rows still queued (a full disk) are the newest: they lead a newest-first page, and
-        # follow an oldest-first one only where the stored rows ran out.
-        if queued and (newest or (not cut and len(events) < limit)):
-            by_seq = {event.seq: event for event in events}
-            by_seq.update((q, Event(k, s, json.loads(d), q, t)) for s, q, t, k, d in queued)
-            events = sorted(by_seq.values(), key=attrgetter("seq"))
-            events = events[-limit:] if newest else events[:limit]
-        return events
+        return _with_queued(events, queued, limit, max_bytes, newest) if queued else events
 
     async def all_events(self) -> dict[str, list[Event]]:
         """Every transcript at once, grouped by session (sorted by id), each in seq order.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cockpit.core.process import process_alive
 from cockpit.errors import CockpitError, NotFound
 
 STATE_FILE = "state.json"
@@ -37,18 +38,6 @@ def experiment_names(home: Path) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / STATE_FILE).is_file())
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -94,4 +83,4 @@ class ExperimentState:
     @property
     def live(self) -> bool:
         """Running in some process right now (a crash leaves `running` with a dead pid)."""
-        return self.status in (STARTING, RUNNING) and pid_alive(self.pid)
+        return self.status in (STARTING, RUNNING) and process_alive(self.pid)

@@ -25,6 +25,7 @@ from pathlib import Path
 import cockpit
 from cockpit.config import Config
 from cockpit.core.agent_api import AgentFactory
+from cockpit.core.process import process_alive
 from cockpit.errors import CockpitError
 from cockpit.logfile import logging_to, open_private
 from cockpit.server.lock import LOCAL, SERVER, EngineLock, Holder, HomeInUse, lock_holder
@@ -162,26 +163,6 @@ def stop_server(paths: ServerPaths, timeout: float = STOP_TIMEOUT_S) -> Holder |
                 return holder
             time.sleep(_POLL_S)
     raise CockpitError(f"the cockpit server (pid {holder.pid}) did not stop")
-
-
-def process_alive(pid: int) -> bool:
-    """Whether `pid` runs: not gone, and not a zombie (reaped here if it is our own child)."""
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc here: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 def _server_holder(paths: ServerPaths) -> Holder | None:

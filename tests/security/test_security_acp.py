@@ -24,9 +24,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the helpers of tests/test_acp_agent.py
 
-from test_acp_agent import TIMEOUT, approving, fake, record, said, turn, until  # noqa: E402, F401 - fixtures too
-
 from conftest import make_repo  # noqa: E402
+from test_acp_agent import TIMEOUT, approving, fake, record, said, turn, until  # noqa: E402, F401 - fixtures too
 
 from cockpit.agents.acp_client import ConfinedFiles  # noqa: E402
 from cockpit.agents.factory import make_agent  # noqa: E402
@@ -36,13 +35,16 @@ from cockpit.agents.shell import ShellRunner  # noqa: E402
 from cockpit.agents.tools import run_tool  # noqa: E402
 from cockpit.agents.workspace import PathRefused, Workspace  # noqa: E402
 from cockpit.config import Config, ModelConfig  # noqa: E402
-from cockpit.core import events as ev  # noqa: E402
 from cockpit.core import containment  # noqa: E402
+from cockpit.core import events as ev  # noqa: E402
 from cockpit.core.containment import session_cgroup, session_key  # noqa: E402
-from cockpit.core.process import run_process  # noqa: E402
+from cockpit.core.process import (
+    process_alive,  # noqa: E402
+    run_process,  # noqa: E402
+)
 from cockpit.core.sandbox import availability  # noqa: E402
 from cockpit.core.states import State  # noqa: E402
-from cockpit.server.daemon import process_alive, stop_server  # noqa: E402
+from cockpit.server.daemon import stop_server  # noqa: E402
 from cockpit.server.paths import ServerPaths  # noqa: E402
 from cockpit.sim import ScriptedLLMServer  # noqa: E402
 

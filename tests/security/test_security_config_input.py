@@ -93,3 +93,15 @@ def test_a_task_made_only_of_digits_names_no_number(cockpit_env, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["name"] == "session-12"
     assert Path(json.loads(done.stdout)[0]["worktree"]).is_dir()
+
+
+def test_a_config_file_linked_to_a_device_is_one_line_not_a_hang(cockpit_env, tmp_path):
+    """Row: a committed `.cockpit.toml` symlink to `/dev/zero` (or a FIFO) made every command read forever."""
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".cockpit.toml").symlink_to("/dev/zero")
+    done = cockpit("--repo", str(repo), "ls", "--local", timeout=30)
+    assert (done.returncode, done.stderr) == (2, f"cockpit: {repo / '.cockpit.toml'}: cannot read config: not a regular file\n")
+    (repo / ".cockpit.toml").unlink()
+    (repo / ".cockpit.toml").write_text("# " + "x" * (1 << 20) + "\n")
+    done = cockpit("--repo", str(repo), "ls", "--local", timeout=30)
+    assert done.returncode == 2 and "more than 1048576" in done.stderr and "\n" == done.stderr[-1]
