@@ -32,6 +32,7 @@ from cockpit.core.agent_api import ApprovalDecision
 from cockpit.core.engine import Engine
 from cockpit.core.events import Event
 from cockpit.core.model import Session
+from cockpit.core.process import process_alive
 from cockpit.core.states import State
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.dialogs import NewSessionDialog
@@ -360,7 +361,7 @@ async def test_closing_the_engine_ends_the_agent_process_mid_turn(fake: Any, rec
     running = processes_with(record.path)  # seen from here: the agent's own pid is its sandbox's
     assert running
     await engine.close()
-    assert not [pid for pid in running if alive(pid)]
+    assert not [pid for pid in running if process_alive(pid)]
 
 
 def processes_with(word: str) -> list[int]:
@@ -371,14 +372,6 @@ def processes_with(word: str) -> list[int]:
             if entry.isdigit() and word.encode() in Path("/proc", entry, "cmdline").read_bytes():
                 found.append(int(entry))
     return found
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie (a sandbox's init, orphaned, waits for our own init to reap it)."""
-    try:
-        return "\nState:\tZ" not in Path("/proc", str(pid), "status").read_text()
-    except OSError:
-        return False
 
 
 # -- failures ---------------------------------------------------------------------------------------
