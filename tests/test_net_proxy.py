@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from cockpit.core import net_proxy
 from cockpit.core.net_proxy import allowed, parse_rules
 from cockpit.errors import ConfigError
 
@@ -37,3 +38,22 @@ def test_a_bad_entry_is_one_line_naming_the_key(entry):
         parse_rules([("agents.claude.allow_hosts", entry)])
     assert str(error.value) == (f"config: key 'agents.claude.allow_hosts': {entry!r} is not a host "
                                 "(name, name:port or *.domain)")
+
+
+async def test_closing_one_sessions_proxies_leaves_the_others_running(tmp_path):
+    """A removed session's proxy stops with it; another session's keeps listening."""
+    home = tmp_path / "home"
+    folder = home / "sandbox" / "net"
+    folder.mkdir(parents=True)
+    rules = parse_rules([("sandbox.allow_hosts", "example.com")])
+    gone, kept = folder / "aaa-1.sock", folder / "bbb-1.sock"
+    for path in (gone, kept):
+        net_proxy.serve(path, rules, None)
+    try:
+        assert gone.exists() and kept.exists()
+        net_proxy.close_under(home, "aaa")
+        assert not gone.exists() and kept.exists()
+        assert gone not in net_proxy._RUNNING and kept in net_proxy._RUNNING
+    finally:
+        net_proxy.close_under(home)
+    assert not kept.exists()

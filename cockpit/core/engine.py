@@ -669,6 +669,7 @@ class Engine:
             await end_session_processes(host.env)
         await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
         shutil.rmtree(session_tmp(self.home, session.id), ignore_errors=True)
+        net_proxy.close_under(self.home, session.id)
 
     def command_env(self, session: Session, **overrides: str) -> dict[str, str]:
         """The environment of set-up, tear-down and verify: the session's agent's (its `pass_env`)."""

@@ -215,7 +215,9 @@ def serve(path: Path, rules: tuple[HostRule, ...], notify: Callable[[str], None]
     proxy.start()
 
 
-def close_under(folder: Path) -> None:
-    """Stop the proxies whose sockets are under `folder` (a cockpit home whose engine closes)."""
-    for path in [path for path in _RUNNING if path.is_relative_to(folder)]:
+def close_under(folder: Path, session_id: str = "") -> None:
+    """Stop the proxies whose sockets are under `folder` (a cockpit home whose engine closes), or
+    only those of `session_id` there (a session removed: its proxy would otherwise live on)."""
+    for path in [path for path in _RUNNING if path.is_relative_to(folder)
+                 and path.name.startswith(f"{session_id}-" if session_id else "")]:
         _RUNNING.pop(path).close()
