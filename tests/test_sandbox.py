@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+import tempfile
 
 import pytest
 
@@ -84,7 +86,8 @@ async def test_allow_hosts_keeps_the_network_off_and_enters_through_the_bridge(m
     argv = box.wrap(["pytest"])
     bridge = argv.index(sb.net_bridge.__file__)
     assert "--unshare-net" in argv and argv[bridge + 1:] == [sb.PROXY_SOCKET, str(sb.PROXY_PORT), "--", "pytest"]
-    assert argv[argv.index("--ro-bind", argv.index("/tmp")) + 1:][:2] == [str(box.proxy), sb.PROXY_SOCKET]
+    at = argv.index(sb.PROXY_SOCKET)
+    assert argv[at - 2:at + 1] == ["--ro-bind", str(box.proxy), sb.PROXY_SOCKET] and at > argv.index("/tmp")
     assert box.proxy.is_socket() and box.proxy.is_relative_to(off_tmp / "home")
     sb.net_proxy.close_under(off_tmp / "home")
     assert not box.proxy.exists()
@@ -135,11 +138,24 @@ def test_a_cockpit_installed_under_tmp_stays_visible(monkeypatch, tmp_path, off_
     the network bridge (and an agent started with it), so it is bound back, read-only."""
     monkeypatch.setattr(sb, "availability", lambda: sb.Availability("/bin/bwrap", ""))
     monkeypatch.setattr(sb.sys, "prefix", str(tmp_path))
-    sb._own_python.cache_clear()
+    sb._own_install.cache_clear()
     try:
         argv = sb.sandbox_for(SandboxConfig(), off_tmp, off_tmp / "home", "s").wrap(["true"])
     finally:
-        sb._own_python.cache_clear()
+        sb._own_install.cache_clear()
     at = argv.index(str(tmp_path.resolve()))
     assert argv[at - 1:at + 2] == ["--ro-bind", str(tmp_path.resolve()), str(tmp_path.resolve())]
     assert at > argv.index("/tmp")  # after the private /tmp, or it would be covered again
+
+
+def test_a_configured_program_under_tmp_stays_visible_an_agents_request_does_not(monkeypatch, off_tmp):
+    """An agent's command from config may run a script from a clone under /tmp (the private /tmp
+    would hide it); a file an agent itself names there stays hidden."""
+    monkeypatch.setattr(sb, "availability", lambda: sb.Availability("/bin/bwrap", ""))
+    with tempfile.NamedTemporaryFile(dir="/tmp", suffix=".py") as script:
+        box = sb.sandbox_for(SandboxConfig(), off_tmp, off_tmp / "home", "s")
+        shown = box.wrap([sys.executable, script.name, "--flag"], configured=True)
+        asked = box.wrap(["cat", script.name])
+    at = shown.index(script.name)
+    assert shown[at - 1:at + 2] == ["--ro-bind", script.name, script.name] and at > shown.index("/tmp")
+    assert asked.count(script.name) == 1  # only as the argument, never bound

@@ -215,7 +215,7 @@ class AcpAgent:
         # Our own pipe, not asyncio's: Process.wait() waits for its pipes, which a process the
         # agent started may hold open.
         stderr, pump = await start_log_pump(log, f"acp-stderr-{self.host.session.id}")
-        argv = self._argv if self._sandbox is None else self._sandbox.wrap(self._argv)
+        argv = self._argv if self._sandbox is None else self._sandbox.wrap(self._argv, configured=True)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *contained(argv, self._env), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

@@ -236,7 +236,7 @@ class TerminalAgent:
             argv = self._argv
             if sandbox is not None:
                 require_program(argv[0], env)
-                argv = sandbox.wrap(argv)
+                argv = sandbox.wrap(argv, configured=True)
             self._proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(self._host.worktree), env=env,
                 start_new_session=True, preexec_fn=_take_terminal,

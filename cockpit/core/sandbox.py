@@ -117,13 +117,15 @@ class Sandbox:
     proxy: Path | None = None  # the proxy's socket, outside (it listens there once `wrap` ran)
     notify: Callable[[str], None] | None = None  # told of each host the proxy refused
 
-    def wrap(self, argv: Sequence[str], cwd: Path | None = None) -> list[str]:
+    def wrap(self, argv: Sequence[str], cwd: Path | None = None, *, configured: bool = False) -> list[str]:
         """The argv that runs `argv` in the sandbox, in `cwd` (default: the worktree).
 
         With allowed hosts this also makes sure the session's proxy runs (in the running event
-        loop: every launch path is async) and makes `net_bridge` the entry command."""
+        loop: every launch path is async) and makes `net_bridge` the entry command. `configured`:
+        `argv` is the person's own (an agent's or terminal's command from config), not an agent's
+        request, so the files it names under /tmp stay visible to it (read-only)."""
         args = [self.binary, *_BASE, "--unshare-net", "--bind", str(self.tmp), "/tmp", "--setenv", "TMPDIR", "/tmp"]
-        for path in _own_python():  # a cockpit installed under /tmp (a CI's venv) runs the bridge
+        for path in (*_own_install(), *(_named_files(argv) if configured else ())):
             args += ["--ro-bind", path, path]
         if self.hosts and self.proxy is not None:
             net_proxy.serve(self.proxy, self.hosts, self.notify)
@@ -141,10 +143,20 @@ class Sandbox:
 
 
 @functools.cache
-def _own_python() -> tuple[str, ...]:
-    """The cockpit's own Python installation where the private /tmp would hide it."""
-    prefixes = dict.fromkeys(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix))
-    return tuple(p for p in prefixes if _under(Path(p), Path("/tmp")) and os.path.isdir(p))
+def _own_install() -> tuple[str, ...]:
+    """The cockpit's own Python installation and package where the private /tmp would hide them
+    (a CI's venv, a clone under /tmp): the bridge and a sandboxed agent started by it run there."""
+    package = Path(__file__).resolve().parent.parent
+    places = dict.fromkeys([*(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)), str(package)])
+    return tuple(p for p in places if _under(Path(p), Path("/tmp")) and os.path.isdir(p))
+
+
+def _named_files(argv: Sequence[str]) -> list[str]:
+    """Files under /tmp that the command names by absolute path (a program or script run from
+    there), which the private /tmp would hide: they are shown read-only."""
+    shown = [Path(place) for place in _own_install()]
+    return [arg for arg in argv if arg.startswith("/tmp/") and os.path.isfile(arg)
+            and not any(_under(Path(arg), place) for place in shown)]  # bound with its folder already
 
 
 def child_exit_code(code: int) -> int:
