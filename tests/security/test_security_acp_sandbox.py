@@ -8,9 +8,7 @@ is what the sandbox lets through. Each attack also runs once unconfined, proving
 
 from __future__ import annotations
 
-import http.server
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the helpers of tests/test_acp_agent.py
 
 from test_acp_agent import agent_ready, said, turn  # noqa: E402
+from web_helpers import answering  # noqa: E402
 
 from cockpit.agents.factory import make_agent  # noqa: E402
 from cockpit.config import AgentConfig, Config  # noqa: E402
@@ -81,29 +80,15 @@ async def test_an_acp_agent_reaches_its_own_allowed_host_only(open_engine, repo,
     """Attack row 13.2 (ACP agent network): an agent needs its API host, and `allow_hosts` used
     to open the whole network. Its `[agents.<name>] allow_hosts` let it through the session's
     proxy to that host alone (here a loopback server as `localhost`); anything else is 403."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    try:
+    with answering(b"api answer") as port:
         engine, session, ask = await fake_session(open_engine, repo, places, allow_hosts=(f"localhost:{port}",))
         assert await ask(f"fetch http://localhost:{port}/v1") == "fetched: api answer"
         refused = await ask(f"fetch http://127.0.0.1:{port}/v1")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert refused.startswith("fetch failed: HTTP Error 403"), refused
     notes = [e.data["text"] for e in await engine.transcript(session.id) if e.kind == ev.NOTICE]
     assert f"sandbox: blocked a connection to 127.0.0.1:{port} (not in allow_hosts)" in notes
 
 
-class _Api(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"api answer")
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 async def test_without_a_sandbox_the_acp_agent_runs_and_the_session_says_so(open_engine, repo, places):

@@ -9,7 +9,6 @@ the test could fail (the loopback server is reachable, the key is readable).
 from __future__ import annotations
 
 import asyncio
-import http.server
 import os
 import socket
 import subprocess
@@ -17,6 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from web_helpers import answering
 
 from cockpit.agents.llm import LLMAgent
 from cockpit.agents.terminal import TerminalAgent
@@ -142,7 +142,7 @@ async def test_an_allowlist_opens_only_its_hosts_and_only_through_the_proxy(open
     on, so a command could reach any host. Now the sandbox keeps no network of its own and the
     cockpit's proxy lets through only the listed hosts: `localhost` (on this server's port) is
     allowed, the same server as `127.0.0.1` is not, and a direct connection goes nowhere."""
-    with _web_server() as port:
+    with answering(b"hello from outside\n") as port:
         config = Config()
         config.sandbox.allow_hosts = [f"localhost:{port}"]
         engine, session, _, run = await agent_shell(open_engine, repo, config)
@@ -275,26 +275,6 @@ async def test_without_a_sandbox_auto_asks_and_says_so(open_engine, repo, fake_h
     assert "[]" in (await run('echo "[$MY_API_KEY]"')).output  # the environment is trimmed all the same
 
 
-class _web_server:
-    """An HTTP server on loopback outside the sandbox, answering every GET with a greeting."""
-
-    def __enter__(self) -> int:
-        class Greeter(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"hello from outside\n")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Greeter)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self.server.server_address[1]
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class _listening:
@@ -317,4 +297,8 @@ class _listening:
             conn.close()
 
     def __exit__(self, *exc: object) -> None:
+        # shutdown wakes the accepting thread; a bare close would leave it blocked in accept()
+        # on a descriptor number the next test's server may be given, closing its connections
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join()
         self.sock.close()
