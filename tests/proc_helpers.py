@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import time
 from pathlib import Path
 
+_made = itertools.count()
 
-def unique_sleep() -> str:
-    """A `sleep` duration no other process on the machine uses, to find that sleep by."""
-    return f"60.{os.getpid()}{time.monotonic_ns() % 100_000}"
+
+def unique_sleep(seconds: int = 60) -> str:
+    """A `sleep` duration (about `seconds`) no other process on the machine uses, to find that sleep by."""
+    return f"{seconds}.{os.getpid()}{next(_made):04d}"
 
 
 def pids_of(argv: list[str]) -> list[int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
 import socket
 import stat
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the helpers of tests/test_acp_agent.py
 
 from conftest import make_repo  # noqa: E402
+from proc_helpers import pids_of, unique_sleep  # noqa: E402
 from test_acp_agent import TIMEOUT, approving, fake, record, said, turn, until  # noqa: E402, F401 - fixtures too
 
 from cockpit.agents.acp_client import ConfinedFiles  # noqa: E402
@@ -51,18 +51,8 @@ from cockpit.sim import ScriptedLLMServer  # noqa: E402
 
 def sleepers(token: str) -> list[int]:
     """Live (not zombie) processes running `sleep <token>`, from /proc."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[:2] in ([b"sleep", token.encode()], [b"/usr/bin/sleep", token.encode()]) \
-                and process_alive(int(name)):
-            found.append(int(name))
-    return found
+    return [pid for argv in (["sleep", token], ["/usr/bin/sleep", token]) for pid in pids_of(argv)
+            if process_alive(pid)]
 
 
 def escaping(token: str) -> str:
@@ -72,9 +62,6 @@ def escaping(token: str) -> str:
             "until [ \"$(cut -d' ' -f6 /proc/$p/stat)\" = \"$p\" ]; do :; done")
 
 
-def unique_sleep() -> str:
-    """A `sleep` duration no other test uses, to find exactly our process in /proc."""
-    return f"300.{secrets.randbelow(10**9):09d}"
 
 
 # -- row: FIFO + concurrent reads froze the thread pool ---------------------------------------------
@@ -214,7 +201,7 @@ async def test_setsid_processes_of_an_acp_session_die_with_its_removal(fake: Any
     sandbox, whose own pid namespace would end the first with its command: this is the layer
     beneath it, and the only one for what the agent starts itself."""
     engine, session = await fake(sandbox=False)
-    by_terminal, by_agent = unique_sleep(), unique_sleep()
+    by_terminal, by_agent = unique_sleep(300), unique_sleep(300)
     async with approving(engine, session):
         await turn(engine, session, f"spawn {escaping(by_terminal)}")
     assert said(await turn(engine, session, f"escape {by_agent}")) == "escaped"
@@ -237,7 +224,7 @@ async def test_without_cgroups_the_proc_sweep_finds_escaped_processes_by_their_v
     monkeypatch.setattr(containment, "cgroup_base", lambda: None)
     ours = {**os.environ, "COCKPIT_SESSION": "s1", "COCKPIT_WORKTREE": str(tmp_path)}
     theirs = {**ours, "COCKPIT_SESSION": "s2"}
-    escaped, wiped, other = unique_sleep(), unique_sleep(), unique_sleep()
+    escaped, wiped, other = unique_sleep(300), unique_sleep(300), unique_sleep(300)
     await run_process(["/bin/sh", "-c", escaping(escaped)], tmp_path, ours, TIMEOUT)
     parent = subprocess.Popen(["/bin/sh", "-c", f"env -i sleep {wiped}; :"], env=ours, start_new_session=True)
     bystander = subprocess.Popen(["sleep", other], env=theirs)
@@ -257,7 +244,7 @@ async def test_terminal_variables_are_approved_and_cannot_unmark_the_session(fak
     ACP variables with its command, one overriding the session's marker. The person is asked
     about the whole line, variables included, and the sleep still dies with the session."""
     engine, session = await fake(sandbox=False)
-    token = unique_sleep()
+    token = unique_sleep(300)
     subscription = engine.subscribe(accept=lambda e: e.session == session.id)
     await engine.send(session.id, f"spawn COCKPIT_SESSION=elsewhere HIDDEN=1 {escaping(token)}")
     request = await asyncio.wait_for(_next(subscription, ev.APPROVAL_REQUEST), TIMEOUT)
@@ -273,7 +260,7 @@ async def test_terminal_variables_are_approved_and_cannot_unmark_the_session(fak
 async def test_setsid_processes_of_the_shell_tool_die_with_the_session(open_engine: Any, repo: Path) -> None:
     """Attack row "setsid sleep 300 outlived the session's removal", through the built-in
     agent's shell tool: the command's group ends with it, the `setsid` one with the session."""
-    token = unique_sleep()
+    token = unique_sleep(300)
     async with ScriptedLLMServer() as server:
         config = Config()
         config.models["default"] = ModelConfig(model="openai/cockpit-sim", api_base=server.url,
