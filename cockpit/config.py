@@ -122,6 +122,9 @@ class ReviewConfig:
     after_merge: AfterMerge = "remove-worktree"  # "remove" also deletes the branch
     checkpoints: bool = True  # snapshot the worktree at the end of every agent turn
     watch: bool = True  # live "files changed" in pane headers (watchfiles)
+    #: Tell each agent when another live session changes a file it changed too (see
+    #: `cockpit.alerts.collisions`); the pane headers show such collisions either way.
+    collision_notes: bool = False
     large_file_lines: int = _ranged(3000, 1, 10_000_000)  # longer diffs are folded until the person opens them
 
 
@@ -139,11 +142,22 @@ class SandboxConfig:
     allow_hosts: list[str] = field(default_factory=list)
 
 
+PhoneEvent = Literal["approval", "error", "finished"]
+
+
 @dataclass
 class NotifyConfig:
     bell: bool = True
     desktop: bool = True
     hook: str = ""
+    #: Away from the desk (`cockpit.alerts.phone`, sent by the engine, attached or not): a URL that
+    #: gets a JSON POST, and an ntfy-compatible topic URL ("https://ntfy.sh/<topic>"). Only the
+    #: user's own config.toml sets these; a repository's `.cockpit.toml` never does.
+    webhook: str = ""
+    ntfy: str = ""
+    phone_events: list[PhoneEvent] = field(default_factory=lambda: ["approval", "error"])
+    #: What happens within this many seconds becomes one message (at most one per window).
+    phone_coalesce_s: float = _ranged(5.0, 0.0, 3600.0)
 
 
 @dataclass

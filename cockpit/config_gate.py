@@ -23,6 +23,8 @@ SAFE = frozenset({
     "review.verify_after_turn", "review.verify_timeout", "review.gate_on_verify", "review.strategy",
     "review.target", "review.after_merge", "review.checkpoints", "review.watch", "review.large_file_lines",
 })
+#: Switches an untrusted file may turn off, never on (on costs the person: agent turns, tokens).
+OFF_ONLY = frozenset({"review.collision_notes"})
 _PRESET_RANK = {"read-only": 0, "ask-shell": 1, "auto": 2}
 _DECISION_RANK = {"deny": 0, "ask": 1, "auto": 2}
 
@@ -46,8 +48,10 @@ def gate(raw: dict[str, Any], base: Any) -> tuple[dict[str, Any], list[str]]:
         elif isinstance(value, dict):
             for key, item in value.items():
                 dotted = f"{table}.{key}"
-                if dotted in SAFE:
+                if dotted in SAFE or (dotted in OFF_ONLY and item is False):
                     kept.setdefault(table, {})[key] = item
+                elif dotted in OFF_ONLY:
+                    ignored.append(f"{dotted} (turns it on)")
                 else:
                     ignored.append(dotted)
         else:
