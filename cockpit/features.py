@@ -7,6 +7,7 @@ the tests' conftest); it is idempotent.
 from __future__ import annotations
 
 from cockpit.alerts.collisions import COLLISION_COMMANDS, Collisions
+from cockpit.alerts.phone import PhoneNotifier
 from cockpit.core.registry import Feature, register
 from cockpit.experiment.commands import EXPERIMENT_COMMANDS
 from cockpit.experiment.runner import ExperimentManager
@@ -15,3 +16,4 @@ from cockpit.experiment.runner import ExperimentManager
 def install() -> None:
     register(Feature("experiments", ExperimentManager, EXPERIMENT_COMMANDS))
     register(Feature("collisions", Collisions, COLLISION_COMMANDS))
+    register(Feature("phone", PhoneNotifier, {}))
