@@ -1,12 +1,13 @@
 """What an untrusted repository's `.cockpit.toml` may change: only what cannot hurt the person.
 
 Like an editor's restricted mode. A file committed by someone else must not run commands
-(set-up, tear-down, verify, notify hooks, agent programs), change where a key is sent or which
-key (models, agents, pass_env, env), nor widen approvals, budgets or the sandbox (`[sandbox]`
-writable/allow_hosts, an agent's own `writable`/`allow_hosts`: all of `[agents]` waits for trust). What it may do: look
-(theme, layouts), say how the merge desk works, copy files from inside the repository, and make
-things *stricter* (a narrower approval preset, a per-tool `ask`/`deny`, more `shell_deny`
-patterns, lower budgets). Everything else is left out and named, so the person can be told.
+(set-up, tear-down, verify, notify hooks, agent programs), change where a key or a notification
+is sent (models, agents, pass_env, env, `[notify]` webhook/ntfy), nor widen approvals, budgets
+or the sandbox (`[sandbox]` writable/allow_hosts, an agent's own `writable`/`allow_hosts`: all of
+`[agents]` waits for trust). What it may do: look (theme, layouts), say how the merge desk works,
+copy files from inside the repository, and make things *stricter* (a narrower approval preset, a
+per-tool `ask`/`deny`, more `shell_deny` patterns, lower budgets, `collision_notes` off).
+Everything else is left out and named, so the person can be told.
 """
 
 from __future__ import annotations

@@ -148,3 +148,27 @@ def test_collision_notes_come_only_from_a_trusted_file(cockpit_env, tmp_path: Pa
     assert config.review.collision_notes is False
     assert report.ignored == ["review.collision_notes (turns it on)"]
     assert Config().review.collision_notes is False
+
+
+async def test_both_panes_show_the_collision_until_it_clears(engine, repo: Path):
+    from cockpit.ui.app import CockpitApp
+
+    one, two = await _pair(engine, repo)
+    app = CockpitApp(engine, engine.config)
+    async with app.run_test(size=(160, 40)) as pilot:
+
+        async def headers_say(expected: dict[str, str | None]) -> None:
+            for _ in range(1000):
+                await pilot.pause(0.02)
+                lines = {sid: app.grid.panes[sid].render_line(0).text for sid in expected if sid in app.grid.panes}
+                if len(lines) == len(expected) and all(
+                        (want in lines[sid]) if want else ("⚠" not in lines[sid]) for sid, want in expected.items()):
+                    return
+            raise AssertionError(f"pane headers never showed {expected}: {lines}")
+
+        for session in (one, two):
+            (session.path / "src" / "app.py").write_text(f"print('{session.name}')\n")
+        await headers_say({one.id: f"⚠ also changed by @{two.number}: src/app.py",
+                           two.id: f"⚠ also changed by @{one.number}: src/app.py"})
+        run_git(one.path, "checkout", "--", "src/app.py")
+        await headers_say({one.id: None, two.id: None})
