@@ -14,7 +14,9 @@ import socket
 from email.header import decode_header, make_header
 from pathlib import Path
 
+import pytest
 from experiment_helpers import sim_config
+from server_kit import acockpit, model_config
 from turn_backend import wait_for
 from web_helpers import receiving
 
@@ -64,6 +66,22 @@ async def test_an_approval_reaches_the_phone_naming_session_reason_and_command(o
     assert ntfy.body.decode() == sent["message"]
     for request in received:
         assert SECRET not in request.body.decode() and "abcdef123456789" not in request.body.decode()
+
+
+@pytest.mark.slow
+async def test_the_background_server_sends_them_with_nobody_attached(cockpit_env, repo):
+    """The CLI's own server process (started on demand, no screen anywhere) reads the user's
+    config.toml and sends the message."""
+    scenario = {"name": "ask", "final": "Done.",
+                "steps": [{"text": "Testing.", "tool_calls": [{"name": "run_shell", "arguments": {"command": "pytest -q"}}]}]}
+    async with ScriptedLLMServer(scenario) as sim:
+        with receiving() as (base, received):
+            cockpit_env.write_user_config(model_config(sim.url, f'[notify]\nntfy = "{base}/topic"\nphone_coalesce_s = 0.1\n'))
+            done = await acockpit("new", "tests", "--task", "run the tests", cwd=repo)
+            assert done.returncode == 0, done.stderr
+            await wait_for(lambda: received, timeout=60)
+    assert received[0].headers["Title"] == "@1 tests needs approval"
+    assert received[0].body.decode() == "approve run_shell: pytest -q\n→ cockpit approve 1"
 
 
 async def test_a_burst_is_one_message_and_an_approval_answered_meanwhile_is_left_out(open_engine, repo):
