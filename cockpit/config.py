@@ -153,8 +153,8 @@ class NotifyConfig:
     #: Away from the desk (`cockpit.alerts.phone`, sent by the engine, attached or not): a URL that
     #: gets a JSON POST, and an ntfy-compatible topic URL ("https://ntfy.sh/<topic>"). Only the
     #: user's own config.toml sets these; a repository's `.cockpit.toml` never does.
-    webhook: str = ""
-    ntfy: str = ""
+    webhook: str = field(default="", metadata={"url": True})
+    ntfy: str = field(default="", metadata={"url": True})
     phone_events: list[PhoneEvent] = field(default_factory=lambda: ["approval", "error"])
     #: What happens within this many seconds becomes one message (at most one per window).
     phone_coalesce_s: float = _ranged(5.0, 0.0, 3600.0)
@@ -426,6 +426,8 @@ def _check_range(spec: dataclasses.Field[Any], value: Any, source: Path | str, k
             if outside_reason(item):
                 raise ConfigError(f"{source}: key '{key}[{i}]' must be a path inside the repository "
                                   f"(relative, no '..'), got {item!r}")
+    if spec.metadata.get("url") and value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ConfigError(f"{source}: key '{key}' must be an http:// or https:// URL")
     bounds = spec.metadata.get("range")
     if bounds is None:
         return

@@ -21,7 +21,6 @@ repository's `.cockpit.toml` (an untrusted one cannot even set the keys: `cockpi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -195,8 +194,9 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
 
 
 def _header(text: str) -> str:
-    """A header value: plain ASCII as is, else RFC 2047 (which ntfy decodes)."""
-    with contextlib.suppress(UnicodeEncodeError):
-        return text.encode("ascii").decode("ascii")
-    return Header(text, "utf-8").encode()
+    """A header value on one line: plain ASCII as is, else RFC 2047 (which ntfy decodes)."""
+    text = " ".join(text.split())
+    if text.isascii():
+        return text
+    return Header(text, "utf-8").encode(maxlinelen=0)
 
