@@ -91,7 +91,7 @@ async def test_a_collision_gone_while_the_cockpit_was_down_clears_at_start(open_
 async def test_agents_are_told_once_and_a_working_agent_when_its_turn_ends(open_engine, repo: Path):
     config = load_config()
     config.review.collision_notes = True
-    engine = await open_engine(config=config, agent_factory=TurnBackend)
+    engine = await open_engine(config=config, agent_factory=lambda host: TurnBackend(host))  # a factory, not a runtime
     one, two = await _pair(engine, repo)
     first, second = TurnBackend.by_session[one.id], TurnBackend.by_session[two.id]  # started on first use
     await engine.send(one.id, "edit app")  # one turn: ends at once
