@@ -170,5 +170,15 @@ async def test_both_panes_show_the_collision_until_it_clears(engine, repo: Path)
             (session.path / "src" / "app.py").write_text(f"print('{session.name}')\n")
         await headers_say({one.id: f"⚠ also changed by @{two.number}: src/app.py",
                            two.id: f"⚠ also changed by @{one.number}: src/app.py"})
+        app.grid.panes[one.id].focus()
+        await pilot.press("z")  # the zoom view's header says it too
+        for _ in range(500):
+            await pilot.pause(0.02)
+            zoom_header = str(app.screen.query("#zoom-header").first().content) if app.screen.query("#zoom-header") else ""
+            if f"⚠ also changed by @{two.number}: src/app.py" in zoom_header:
+                break
+        else:
+            raise AssertionError(f"the zoom header never named the collision: {zoom_header!r}")
+        await pilot.press("escape")
         run_git(one.path, "checkout", "--", "src/app.py")
         await headers_say({one.id: None, two.id: None})

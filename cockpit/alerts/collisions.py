@@ -27,7 +27,6 @@ from cockpit.core.diffstat import changed_paths
 from cockpit.core.merge_queue import overlaps
 from cockpit.core.model import Session
 from cockpit.core.states import State
-from cockpit.errors import CockpitError
 
 if TYPE_CHECKING:
     from cockpit.core.engine import Engine
@@ -83,7 +82,7 @@ class Collisions:
         try:
             await work
             await self._update()
-        except (CockpitError, OSError) as exc:
+        except Exception as exc:  # a background watcher: one line, and it goes on with the next event
             log.warning("collision check after %s failed: %s", event.kind if event else "start", exc)
 
     async def _changed(self, event: ev.Event) -> None:

@@ -124,7 +124,10 @@ class PhoneNotifier:
 
     async def _follow(self, subscription: Any) -> None:
         async for event in subscription:
-            self.consider(event)
+            try:
+                self.consider(event)
+            except Exception as exc:  # never let one odd event end the notifications
+                log.warning("phone notification for %s skipped: %s", event.kind, exc)
 
     def consider(self, event: ev.Event) -> None:
         """Queue what `event` asks of the person, when that is something to send."""

@@ -377,8 +377,9 @@ class ZoomScreen(ModalScreen[None]):
 
     def _refresh_chrome(self) -> None:
         session = self.session
+        pane = self.cockpit.grid.panes.get(self.session_id)  # it follows the session's collisions
         header = header_text(session, marked=session.get("id") in getattr(self.cockpit, "marked", ()),
-                             spinner="", stats={})
+                             spinner="", stats={}, collisions=pane.collisions if pane is not None else ())
         follow = "following" if self.log_view.following else f"paused · {self.key_for('zoom.follow')} follows"
         header_widget = self.query_one("#zoom-header", Static)
         text = f"{header}  │  {follow}  │  {self.key_for('zoom.close')} back"
