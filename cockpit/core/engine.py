@@ -165,7 +165,7 @@ class Engine:
         for host in list(self.hosts.values()):
             await self._stop_agent(host)
         if isinstance(self.agent_factory, AgentRuntime):
-            await self.agent_factory.close()
+            await self.agent_factory.shutdown()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
