@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict, deque
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _common import Report, parse_args
+from _common import Report, parse_args, start_sim
 
 from cockpit.agents.factory import make_agent
 from cockpit.agents.llm_client import litellm
@@ -47,14 +46,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def start_server(folder: Path, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
     words = [f"tok{i}" for i in range(int(rate * seconds))]
-    scenario = folder / "stream.json"
-    scenario.write_text(json.dumps({"name": "bench", "tokens_per_s": rate, "steps": [{"text": " ".join(words)}]}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cockpit.sim", "--scenario", str(scenario)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline() if proc.stdout else ""
-    return proc, line.strip().rsplit(" ", 1)[-1]
+    return start_sim(folder, {"name": "bench", "tokens_per_s": rate, "steps": [{"text": " ".join(words)}]})
 
 
 async def raw_phase(url: str, agents: int) -> tuple[list[float], int, float, float]:

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import Report, median, parse_args
+from _common import Report, median, parse_args, start_sim
 
 from cockpit.core import events as ev
 
@@ -76,13 +76,8 @@ def child(*args: str) -> subprocess.Popen[str]:
 
 def start_model(folder: Path, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
     """The scripted model, answering every request with `seconds` of text at `rate` tokens/s."""
-    scenario = folder / "stream.json"
     words = " ".join(f"tok{i}" for i in range(int(rate * seconds)))
-    scenario.write_text(json.dumps({"name": "bench", "tokens_per_s": rate, "final": words, "steps": []}))
-    proc = subprocess.Popen([sys.executable, "-m", "cockpit.sim", "--scenario", str(scenario)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline() if proc.stdout else ""
-    return proc, line.strip().rsplit(" ", 1)[-1]
+    return start_sim(folder, {"name": "bench", "tokens_per_s": rate, "final": words, "steps": []})
 
 
 async def delivery_rounds(folder: Path, agents: int, rate: float, seconds: float,
