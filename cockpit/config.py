@@ -25,7 +25,7 @@ from cockpit.errors import ConfigError
 Decision = Literal["auto", "ask", "deny"]
 Preset = Literal["read-only", "ask-shell", "auto"]
 LayoutName = Literal["tiled", "even-horizontal", "even-vertical", "main-vertical", "main-horizontal"]
-AgentKind = Literal["llm", "acp", "terminal"]
+AgentKind = Literal["llm", "acp", "terminal", "conductor"]
 MergeStrategy = Literal["squash", "merge", "rebase"]
 AfterMerge = Literal["keep", "remove-worktree", "remove"]
 
@@ -171,6 +171,7 @@ _MODEL_APIS = ["api.anthropic.com", "api.openai.com", "generativelanguage.google
 BUILTIN_AGENTS: dict[str, dict[str, Any]] = {
     "builtin": {},
     "shell": {"kind": "terminal"},
+    "conductor": {"kind": "conductor"},  # plans' conductors (`cockpit plan`); its model: `model`
     "claude": {"kind": "acp", "command": ["npx", "--yes", "@zed-industries/claude-agent-acp"],
                "pass_env": ["ANTHROPIC_API_KEY"], "writable": ["~/.claude", *_NPX["writable"]],
                "allow_hosts": ["api.anthropic.com", "statsig.anthropic.com", *_NPX["allow_hosts"]]},
