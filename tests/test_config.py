@@ -95,7 +95,7 @@ def test_unknown_agent_names_the_configured_ones():
     with pytest.raises(ConfigError) as caught:
         parse_config_text("").agent("nope")
     assert str(caught.value) == ("unknown agent 'nope' (configured agents: "
-                                 "builtin, claude, codex, gemini, goose, opencode, shell)")
+                                 "builtin, claude, codex, conductor, gemini, goose, opencode, shell)")
 
 
 @pytest.mark.parametrize(
@@ -137,7 +137,7 @@ def test_unknown_agent_names_the_configured_ones():
         ),
         (
             '[agents.x]\nkind = "robot"\n',
-            "F: key 'agents.x.kind' must be one of 'llm', 'acp', 'terminal', got 'robot'",
+            "F: key 'agents.x.kind' must be one of 'llm', 'acp', 'terminal', 'conductor', got 'robot'",
         ),
         (
             '[layouts.main]\nlayout = "spiral"\n',

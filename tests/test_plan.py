@@ -5,6 +5,7 @@ through the merge queue in the plan's order."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,10 +15,11 @@ from experiment_helpers import sim_config, until
 from cockpit.agents.factory import make_agent
 from cockpit.core import events as ev
 from cockpit.core.states import State
+from cockpit.errors import CockpitError
 from cockpit.plan import model as pm
+from cockpit.plan.tree import tree_lines
 from cockpit.sim import ScriptedLLMServer
 
-pytestmark = pytest.mark.asyncio
 
 TASK = "Add a greeting, its docs and a changelog"
 
@@ -68,3 +70,90 @@ async def test_a_three_part_plan_runs_and_lands_in_order(open_engine, server, re
     assert "hello.py" in run_git(repo, "ls-tree", "-r", "--name-only", sessions[2].base_commit).split()
     statuses = [e.data["plan"]["status"] for e in events.get_nowait()]
     assert statuses[0] == pm.DRAFTING and pm.PROPOSED in statuses and statuses[-1] == pm.DONE
+
+
+# -- the plan model -------------------------------------------------------------------------------
+
+def sub(id: str, files: list[str] | None = None, after: list[str] | None = None) -> dict:
+    return {"id": id, "task": f"do {id}", "files": files or [], "after": after or []}
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ([], "a plan needs a non-empty list of sub-tasks"),
+    ([sub("s1"), sub("s1")], "sub-task id 's1' is used twice"),
+    ([sub("s1", after=["s9"])], "'after' names 's9', which is not a sub-task"),
+    ([sub("a", after=["b"]), sub("b", after=["a"])], "in a circle (a → b → a)"),
+    ([{"id": "Bad Id", "task": "x"}], "id 'Bad Id' must be lower-case letters"),
+    ([{"id": "s1"}], "sub-task 's1' needs a 'task'"),
+    ([{"id": "s1", "task": "x", "file": ["a"]}], "unknown key 'file'"),
+    ([{"id": "s1", "task": "x", "files": [""]}], "files must be a list of non-empty strings"),
+])
+def test_a_bad_plan_is_refused_in_one_line_naming_what_to_fix(raw, message):
+    with pytest.raises(pm.PlanError) as caught:
+        pm.parse_subtasks(raw)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_landing_order_follows_after_and_files_bound_a_subtask():
+    subtasks = pm.parse_subtasks([sub("c", after=["b"]), sub("a"), sub("b", ["docs/", "*.md"], after=["a"])])
+    assert pm.landing_order(subtasks) == ["a", "b", "c"]
+    docs = subtasks[2]
+    assert docs.outside(["docs/usage.md", "README.md", "src/app.py", "docsx/y"]) == ["src/app.py", "docsx/y"]
+    assert subtasks[1].outside(["anything.py"]) == []  # no files given: any file
+
+
+def test_ready_waits_for_merged_or_dropped_afters():
+    plan = pm.Plan("p1", "/r", "t", subtasks=pm.parse_subtasks([sub("a"), sub("b", after=["a"]), sub("c")]))
+    assert [s.id for s in plan.ready()] == ["a", "c"]
+    pm.drop_subtask(plan, "a")
+    assert [s.id for s in plan.ready()] == ["b", "c"]
+    assert pm.Plan.from_dict(plan.to_dict()) == plan
+
+
+# -- approving, editing and dropping, without agents ---------------------------------------------
+
+async def test_the_person_edits_and_drops_before_approving_and_tree_shows_it(engine, repo):
+    plan = await engine.execute({"cmd": "plan_new", "repo": str(repo), "task": TASK})
+    proposal = asyncio.create_task(engine.execute({
+        "cmd": "plan_propose", "plan": plan["id"], "summary": "three parts",
+        "subtasks": [sub("s1", ["hello.py"]), sub("s2", ["docs/"]), sub("s3", after=["s1"])]}))
+    await until(lambda: engine.plans.store.load(plan["id"]).status == pm.PROPOSED, "the proposal")
+    with pytest.raises(CockpitError, match="has not approved it"):
+        await engine.execute({"cmd": "plan_start", "plan": plan["id"], "subtask": "s1"})
+    await engine.execute({"cmd": "plan_edit", "plan": plan["id"], "subtask": "s2", "task": "write the docs",
+                          "files": ["docs/usage.md"]})
+    await engine.execute({"cmd": "plan_drop", "plan": plan["id"], "subtask": "s3"})
+    approved = await engine.execute({"cmd": "plan_approve", "plan": plan["id"]})
+    answer = await asyncio.wait_for(proposal, 10)  # the conductor's proposal returns with the answer
+    assert answer["approved"] and [s["subtask"] for s in answer["started"]] == ["s1", "s2"]
+    assert approved["plan"]["subtasks"][1]["task"] == "write the docs"
+    second = engine.sessions[approved["started"][1]["session"]]
+    assert second.task.startswith("write the docs") and "docs/usage.md" in second.task
+    assert f"plan-{plan['id']}" in second.tags
+
+    with pytest.raises(CockpitError, match="'s1' is started; only a pending sub-task can be edited"):
+        await engine.execute({"cmd": "plan_edit", "plan": plan["id"], "subtask": "s1", "task": "x"})
+    with pytest.raises(CockpitError, match="not awaiting approval"):
+        await engine.execute({"cmd": "plan_approve", "plan": plan["id"]})
+    shown = tree_lines(await engine.execute({"cmd": "plan_status", "plan": plan["id"]}))
+    assert shown[0] == f"plan {plan['id']} · approved · {TASK}"
+    assert shown[2].startswith("├─ s1 do s1") and "@2 idle" in shown[2] and shown[2].endswith("[hello.py]")
+    assert shown[4].startswith("└─ s3 do s3") and "dropped" in shown[4]
+
+
+async def test_a_merge_that_strays_outside_its_files_is_refused(engine, repo):
+    plan = await engine.execute({"cmd": "plan_new", "repo": str(repo), "task": TASK})
+    proposal = asyncio.create_task(engine.execute({
+        "cmd": "plan_propose", "plan": plan["id"], "subtasks": [sub("s1", ["hello.py"])]}))
+    await until(lambda: engine.plans.store.load(plan["id"]).status == pm.PROPOSED, "the proposal")
+    started = (await engine.execute({"cmd": "plan_approve", "plan": plan["id"]}))["started"][0]
+    await proposal
+    worktree = engine.sessions[started["session"]].path
+    (worktree / "hello.py").write_text("print('hi')\n", encoding="utf-8")
+    (worktree / "README.md").write_text("changed\n", encoding="utf-8")
+    with pytest.raises(CockpitError, match=r"'s1' changed files it was not given: README.md \(allowed: hello.py\)"):
+        await engine.execute({"cmd": "plan_merge", "plan": plan["id"]})
+    (worktree / "README.md").write_text("hello\n", encoding="utf-8")
+    merged = await engine.execute({"cmd": "plan_merge", "plan": plan["id"]})
+    assert merged["landed"] == ["s1"] and engine.plans.store.load(plan["id"]).status == pm.DONE
+    assert run_git(repo, "show", "main:hello.py") == "print('hi')\n"

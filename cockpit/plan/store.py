@@ -27,7 +27,7 @@ class PlanStore:
     def load(self, plan_id: str) -> Plan:
         path = self.folder / f"{plan_id}.json"
         if not path.is_file():
-            raise NotFound(f"no plan {plan_id!r} (see `cockpit plan ls`)")
+            raise NotFound(f"no plan {plan_id!r} (see `cockpit plan --ls`)")
         try:
             return Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError) as exc:
