@@ -41,7 +41,9 @@ async def test_p_plans_a_task_the_person_edits_and_approves_and_the_tree_follows
         await pilot.press("n")
         await answer(pilot, TASK)
         await pilot_until(pilot, lambda: screen.status and screen.status["status"] == pm.PROPOSED, "the proposal")
-        assert str(screen.query_one("#plan-summary").render()).startswith("The conductor proposes this plan.")
+        summary = str(screen.query_one("#plan-summary").render()).splitlines()
+        assert summary == ["Greeting and docs in parallel; the changelog after the greeting.",
+                           "The conductor proposes this plan: approve it to start its sessions; edit or drop sub-tasks first."]
         assert [row[0] for row in cells(screen)] == ["├─ s1 greeting", "├─ s2 docs", "└─ s3 changelog"]
 
         await pilot.press("down")  # s2: a narrower set of files and a longer instruction

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
@@ -32,11 +32,13 @@ def header_text(status: dict[str, Any], count: int) -> str:
 
 
 def summary_text(status: dict[str, Any]) -> str:
+    summary = status.get("summary") or ""
     if status["status"] == PROPOSED:
-        return "The conductor proposes this plan. Approve it to start its sessions; edit or drop sub-tasks first."
+        return "\n".join(filter(None, [
+            summary, "The conductor proposes this plan: approve it to start its sessions; edit or drop sub-tasks first."]))
     if status["status"] == "drafting":
         return "The conductor is reading the repository and writing the plan."
-    return status.get("summary") or ""
+    return summary
 
 
 def table_row(row: dict[str, Any], last: bool) -> tuple[str, ...]:
@@ -56,6 +58,7 @@ class PlanScreen(ModalScreen[None]):
     PlanScreen #plan-header { height: 1; width: 1fr; background: $panel; color: $text; text-style: bold; padding: 0 1; }
     PlanScreen #plan-summary { height: auto; padding: 0 1; }
     PlanScreen #plan-table { height: auto; max-height: 70%; }
+    PlanScreen #plan-detail { height: auto; max-height: 8; padding: 0 1; margin: 1 0 0 0; }
     PlanScreen #plan-notes { height: 1fr; padding: 0 1; color: $text-muted; }
     PlanScreen #plan-keys { height: auto; color: $text-muted; padding: 0 1; }
     """
@@ -84,6 +87,7 @@ class PlanScreen(ModalScreen[None]):
         table: DataTable[Any] = DataTable(id="plan-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
+        yield Static("", id="plan-detail", markup=False)
         yield Static("", id="plan-notes", markup=False)
         yield Static(self.keys_hint(), id="plan-keys", markup=False)
 
@@ -116,6 +120,7 @@ class PlanScreen(ModalScreen[None]):
             header.update("No plans yet. Press n to plan a task: a conductor splits it into parallel sessions.")
             self.query_one("#plan-summary", Static).update("")
             self.query_one("#plan-notes", Static).update("")
+            self.query_one("#plan-detail", Static).update("")
             table.clear()
             return
         header.update(header_text(status, len(self.plans)))
@@ -130,6 +135,14 @@ class PlanScreen(ModalScreen[None]):
         notes = [f"note: {note}" for note in status.get("notes", [])]
         details = [f"{row['id']}: {row['detail']}" for row in rows if row.get("detail") and row["status"] != "merged"]
         self.query_one("#plan-notes", Static).update("\n".join([*details, *notes]))
+        self._show_selected()
+
+    @on(DataTable.RowHighlighted)
+    def _show_selected(self) -> None:
+        """The selected sub-task's whole instruction: what its agent is (or will be) told."""
+        sub = self.selected()
+        text = f"{sub['id']} · {sub['title']}: {sub['task']}" if sub else ""
+        self.query_one("#plan-detail", Static).update(text)
 
     def selected(self) -> dict[str, Any] | None:
         """The selected sub-task as the plan has it (with its instruction), or None."""
