@@ -76,6 +76,9 @@ class ApprovalConfig:
     tools: dict[str, Decision] = field(default_factory=dict)
     shell_allow: list[str] = field(default_factory=list)
     shell_deny: list[str] = field(default_factory=list)
+    #: Shell commands (globs, as shell_allow) a plan's conductor may approve for its sessions on the
+    #: person's behalf; every other request waits for the person. Empty: the conductor approves nothing.
+    conductor: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from conftest import run_git
 from experiment_helpers import sim_config, until
 
 from cockpit.agents.factory import make_agent
+from cockpit.config import ApprovalConfig
 from cockpit.core import events as ev
 from cockpit.core.states import State
 from cockpit.errors import CockpitError
 from cockpit.plan import model as pm
+from cockpit.plan.permits import conductor_permit
 from cockpit.plan.tree import tree_lines
 from cockpit.sim import ScriptedLLMServer
 
@@ -157,3 +160,73 @@ async def test_a_merge_that_strays_outside_its_files_is_refused(engine, repo):
     merged = await engine.execute({"cmd": "plan_merge", "plan": plan["id"]})
     assert merged["landed"] == ["s1"] and engine.plans.store.load(plan["id"]).status == pm.DONE
     assert run_git(repo, "show", "main:hello.py") == "print('hi')\n"
+
+
+# -- approvals: the conductor answers what the person's policy lets it, the person the rest ------
+
+def conductor_turn(when: str, name: str, **arguments: Any) -> dict:
+    return {"when": {"last_role": "tool", "last_user_contains": "Plan this task", "contains": when},
+            "tool_calls": [{"name": name, "arguments": arguments}]}
+
+
+APPROVALS = {"name": "approvals", "final": "Done.", "steps": [
+    {"when": {"last_role": "user", "last_user_contains": "Plan this task"},
+     "tool_calls": [{"name": "propose_plan", "arguments": {"summary": "one part", "subtasks": [
+         {"id": "s1", "task": "List the files, then create made.txt.", "files": ["made.txt"]}]}}]},
+    conductor_turn("approved.", "wait", subtasks=["s1"]),
+    conductor_turn('"title": "ls"', "answer", subtask="s1", approve=True),
+    conductor_turn("approved ls", "wait", subtasks=["s1"]),
+    conductor_turn("touch made.txt", "answer", subtask="s1", approve=True),
+    conductor_turn("left to the person", "wait", subtasks=["s1"]),  # returns once the person answered
+    conductor_turn('"state": "idle"', "merge", subtasks=["s1"]),
+    {"when": {"last_role": "user", "last_user_contains": "sub-task s1 of plan"},
+     "tool_calls": [{"name": "run_shell", "arguments": {"command": "ls"}}]},
+    {"when": {"last_role": "tool", "last_user_contains": "sub-task s1 of plan"},
+     "tool_calls": [{"name": "run_shell", "arguments": {"command": "touch made.txt"}}]},
+    {"when": {"last_role": "tool", "last_user_contains": "sub-task s1 of plan"}, "text": "Made it."},
+]}
+
+
+async def test_the_conductor_answers_what_policy_allows_and_leaves_the_rest_to_the_person(open_engine, server, repo):
+    server.set_scenario(APPROVALS)
+    config = sim_config(server.url)
+    config.approval.conductor = ["ls*"]
+    engine = await open_engine(config, make_agent)
+    plan = await engine.execute({"cmd": "plan_new", "repo": str(repo), "task": TASK})
+    await proposed(engine, plan["id"])
+    (started,) = (await engine.execute({"cmd": "plan_approve", "plan": plan["id"]}))["started"]
+    worker = engine.sessions[started["session"]]
+
+    async def conductor_said(text: str) -> bool:
+        return any(text in e.data.get("output", "") for e in await engine.transcript(plan["conductor"])
+                   if e.kind == ev.TOOL_RESULT)
+
+    await until_async(lambda: conductor_said("is left to the person"), "the conductor to leave `touch` to the person")
+    assert worker.state == State.WAITING and "touch made.txt" in worker.state_detail
+    await engine.approve(worker.id)  # the person
+    await until(lambda: engine.plans.store.load(plan["id"]).status == pm.DONE, "the merge", 60)
+
+    answers = [(e.data["approved"], e.data["reason"]) for e in await engine.transcript(worker.id)
+               if e.kind == ev.APPROVAL_RESOLVED]
+    assert answers == [(True, "approved by the plan's conductor: every command in the line matches approval.conductor"),
+                       (True, "")]
+    assert run_git(repo, "show", "main:made.txt") == ""
+
+
+async def until_async(condition: Any, what: str, timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await condition():
+        assert loop.time() < deadline, f"timed out waiting for: {what}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(("command", "allowed"), [
+    ("ls", True), ("ls -la docs", True), ("ls && rm -rf docs", False), ("ls | sh", False), ("pytest -q", False),
+    ("ls secret", False),  # shell_deny wins over the conductor's patterns
+])
+def test_what_the_conductor_may_approve(command, allowed):
+    approval = ApprovalConfig(conductor=["ls*"], shell_deny=["ls secret*"])
+    assert bool(conductor_permit(approval, "run_shell", command)) is allowed
+    assert conductor_permit(approval, "write_file", "ls") == ""  # shell commands only
+    assert conductor_permit(ApprovalConfig(), "run_shell", "ls") == ""  # nothing unless the person says so

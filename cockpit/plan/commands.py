@@ -8,6 +8,7 @@
     {"cmd": "plan_start", "plan": "k3f9", "subtask": "s3"}
     {"cmd": "plan_send", "plan": "k3f9", "subtask": "s1", "text": "…"}
     {"cmd": "plan_wait", "plan": "k3f9", "subtasks": ["s1"], "timeout": 600}
+    {"cmd": "plan_answer", "plan": "k3f9", "subtask": "s2", "approve": true, "reason": ""}
     {"cmd": "plan_merge", "plan": "k3f9", "subtasks": ["s1", "s2"]}
     {"cmd": "plan_note", "plan": "k3f9", "text": "…"}
     {"cmd": "plan_status", "plan": "k3f9"}             {"cmd": "plan_list"}
@@ -33,6 +34,7 @@ PLAN_COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {
     "plan_start": lambda e, plan, subtask: e.plans.start(plan, subtask),
     "plan_send": lambda e, plan, subtask, text: e.plans.send(plan, subtask, text),
     "plan_wait": lambda e, plan, subtasks=None, timeout=600: e.plans.wait(plan, subtasks, timeout),
+    "plan_answer": lambda e, plan, subtask, approve, reason="": e.plans.answer(plan, subtask, approve, reason),
     "plan_merge": lambda e, plan, subtasks=None: e.plans.merge(plan, subtasks),
     "plan_note": lambda e, plan, text: e.plans.note(plan, text),
     "plan_status": lambda e, plan: e.plans.status(plan),

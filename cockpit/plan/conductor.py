@@ -2,7 +2,8 @@
 
 It reads the repository (read-only: list_files, read_file, search), proposes a plan
 (`propose_plan`, which returns once the person approved, edited or rejected it), and then
-drives the plan's sessions: `new`, `send`, `wait`, `diff`, `verify`, `merge`, `note`, `status`.
+drives the plan's sessions: `new`, `send`, `wait`, `answer`, `diff`, `verify`, `merge`, `note`,
+`status`.
 Every verb is one JSON command through `CommandPort.execute`, the engine's own command entry,
 so the same tools work wherever the engine is (in this process today; over a pipe from an agent
 worker later). Model mistakes and refused commands come back as `error: …` results.
@@ -32,7 +33,8 @@ The repository is at {root}; you may read it but not change it. Give each sub-ta
 may touch so that parallel sub-tasks do not collide, and `after` when it needs another merged
 first. Propose the plan with propose_plan; after the person approves, wait for the sessions,
 look at their diffs, verify and merge them, start what comes next with new, and note anything
-the person should know."""
+the person should know. When a session waits for an approval, answer it if it is safe: the
+person's policy decides what you may approve, and the rest waits for them."""
 
 _MAX_DIFF_CHARS = 12_000
 
@@ -170,6 +172,15 @@ async def send(agent: ConductorAgent, subtask: str, text: str) -> str:
        timeout=Param(int, "Most seconds to wait.", 600))
 async def wait(agent: ConductorAgent, subtasks: list[Any] | None, timeout: int) -> str:
     return _json(await agent.call("plan_wait", subtasks=subtasks, timeout=timeout))
+
+
+@_verb("Answer a sub-task's pending approval request (wait shows them). A no always goes through; "
+       "a yes only for what the person's policy lets the conductor approve, else it stays with the person.",
+       subtask=Param(str, "The sub-task's id."), approve=Param(bool, "true to approve, false to deny."),
+       reason=Param(str, "Why, for the sub-task's agent.", ""))
+async def answer(agent: ConductorAgent, subtask: str, approve: bool, reason: str) -> str:
+    result = await agent.call("plan_answer", subtask=subtask, approve=approve, reason=reason)
+    return f"approved {result['approved']}" if "approved" in result else f"denied {result['denied']}"
 
 
 @_verb("The change a sub-task's session made so far, as a unified diff.", subtask=Param(str, "The sub-task's id."))

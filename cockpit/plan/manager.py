@@ -24,6 +24,7 @@ from cockpit.core.states import LIVE, State
 from cockpit.errors import CockpitError
 from cockpit.plan import model as pm
 from cockpit.plan.model import Plan, PlanError, SubTask
+from cockpit.plan.permits import conductor_permit
 from cockpit.plan.store import PlanStore
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class PlanManager:
         self.engine = engine
         self.store = PlanStore(engine.home)
         self._decisions: dict[str, asyncio.Future[dict[str, Any]]] = {}  # plan id → the person's answer
+        self._reported: set[str] = set()  # approval requests a `wait` has told the conductor about
 
     # -- the engine's Service ------------------------------------------------------------------
 
@@ -168,23 +170,50 @@ class PlanManager:
 
     async def wait(self, plan: str, subtasks: list[str] | None = None, timeout: float = 600) -> dict[str, Any]:
         """Wait until the named started sub-tasks (default: all started) have stopped working:
-        done, failed, or waiting for the person. Returns their rows as in `status`."""
+        done, failed, or waiting on a request not reported by an earlier wait (one the conductor
+        left to the person keeps the wait going until the person answers). Returns their rows."""
         current = self.store.load(plan)
         refs = subtasks or [s.id for s in current.subtasks if s.status == pm.STARTED]
         sessions = [self._session_of(current, ref) for ref in refs]
         ids = {s.id for s in sessions}
-        subscription = self.engine.subscribe(accept=lambda e: e.session in ids and e.kind == ev.SESSION_STATE)
+        subscription = self.engine.subscribe(
+            accept=lambda e: e.session in ids and e.kind in (ev.SESSION_STATE, ev.APPROVAL_REQUEST))
         try:
             async with asyncio.timeout(timeout):
-                while not all(s.state in SETTLED for s in sessions):
+                while not all(self._settled(s) for s in sessions):
                     await subscription.get()
             timed_out = False
         except TimeoutError:
             timed_out = True
         finally:
             subscription.close()
+        for session in sessions:
+            self._reported.update(self.engine.hosts[session.id].pending)
         rows = await self._rows(current)
         return {"timed_out": timed_out, "subtasks": [r for r in rows if r["id"] in refs]}
+
+    def _settled(self, session: Session) -> bool:
+        if session.state == State.WAITING:
+            pending = self.engine.hosts[session.id].pending
+            return not pending or any(request not in self._reported for request in pending)
+        return session.state in SETTLED
+
+    async def answer(self, plan: str, subtask: str, approve: bool, reason: str = "") -> dict[str, Any]:
+        """The conductor's answer to a sub-task's oldest pending request: a no always goes
+        through; a yes only where `[approval] conductor` allows it (`conductor_permit`)."""
+        session = self._session_of(self._approved(plan), subtask)
+        request = next(iter(self.engine.hosts[session.id].pending.values()), None)
+        if request is None:
+            raise PlanError(f"sub-task {subtask!r} (@{session.number}) has no request waiting for an answer")
+        if not approve:
+            await self.engine.deny(session.id, request.id, reason=reason or "denied by the plan's conductor")
+            return {"denied": request.title}
+        permit = conductor_permit(self.engine.config_for(session).approval, request.tool, request.title)
+        if not permit:
+            raise PlanError(f"{request.tool} {request.title!r} is left to the person ([approval] conductor does not "
+                            "allow it); wait for their answer")
+        await self.engine.approve(session.id, request.id, reason=f"approved by the plan's conductor: {permit}")
+        return {"approved": request.title}
 
     async def merge(self, plan: str, subtasks: list[str] | None = None) -> dict[str, Any]:
         """Land the named sub-tasks (default: every started one) through the merge queue, in the
@@ -235,6 +264,9 @@ class PlanManager:
             return row
         row.update(session=session.id, number=session.number, state=session.state.value,
                    detail=session.state_detail, verify=session.verify.get("state", ""))
+        pending = self.engine.hosts[session.id].pending.values()
+        if pending:
+            row["pending"] = [{"id": p.id, "tool": p.tool, "title": p.title} for p in pending]
         if session.path.is_dir():
             with contextlib.suppress(CockpitError):
                 row["diffstat"] = (await diffstat(session.path, session.base_commit)).to_dict()
