@@ -19,9 +19,11 @@ from cockpit.core import events as ev
 from cockpit.core.states import State
 from cockpit.errors import CockpitError
 from cockpit.plan import model as pm
+from cockpit.plan.conductor import ConductorAgent
 from cockpit.plan.permits import conductor_permit
 from cockpit.plan.tree import tree_lines
 from cockpit.sim import ScriptedLLMServer
+from cockpit.workers.pool import RemoteBackend, WorkerPool
 
 
 TASK = "Add a greeting, its docs and a changelog"
@@ -33,10 +35,10 @@ async def server() -> AsyncIterator[ScriptedLLMServer]:
         yield srv
 
 
-async def plan_engine(open_engine, server):
+async def plan_engine(open_engine, server, factory=make_agent):
     config = sim_config(server.url)
     config.review.verify = "test -f README.md"
-    return await open_engine(config, make_agent)
+    return await open_engine(config, factory)
 
 
 async def proposed(engine, plan_id: str) -> dict:
@@ -44,12 +46,16 @@ async def proposed(engine, plan_id: str) -> dict:
     return await engine.execute({"cmd": "plan_status", "plan": plan_id})
 
 
-async def test_a_three_part_plan_runs_and_lands_in_order(open_engine, server, repo):
-    engine = await plan_engine(open_engine, server)
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "worker-processes"])
+async def test_a_three_part_plan_runs_and_lands_in_order(open_engine, server, repo, workers):
+    """The conductor always runs in the engine (its tools are the engine's commands); with a
+    worker pool the sub-tasks' agents run in worker processes, as in the server."""
+    engine = await plan_engine(open_engine, server, WorkerPool() if workers else make_agent)
     events = engine.subscribe(accept=lambda e: e.kind == ev.PLAN)
     plan = await engine.execute({"cmd": "plan_new", "repo": str(repo), "task": TASK})
     conductor = engine.sessions[plan["conductor"]]
     assert conductor.agent == "conductor" and f"plan-{plan['id']}" in conductor.tags
+    assert isinstance(engine.hosts[conductor.id].backend, ConductorAgent)
 
     shown = await proposed(engine, plan["id"])
     assert [(r["id"], r["files"], r["after"]) for r in shown["rows"]] == [
@@ -58,6 +64,8 @@ async def test_a_three_part_plan_runs_and_lands_in_order(open_engine, server, re
 
     approved = await engine.execute({"cmd": "plan_approve", "plan": plan["id"]})
     assert [s["subtask"] for s in approved["started"]] == ["s1", "s2"]  # s3 waits for s1 to merge
+    started = [engine.hosts[s["session"]].backend for s in approved["started"]]
+    assert all(isinstance(backend, RemoteBackend) is workers for backend in started)
 
     await until(lambda: engine.plans.store.load(plan["id"]).status == pm.DONE, "every sub-task merged", 90)
     await until(lambda: conductor.state == State.IDLE, "the conductor's last turn")
