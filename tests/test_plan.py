@@ -238,3 +238,34 @@ def test_what_the_conductor_may_approve(command, allowed):
     assert bool(conductor_permit(approval, "run_shell", command)) is allowed
     assert conductor_permit(approval, "write_file", "ls") == ""  # shell commands only
     assert conductor_permit(ApprovalConfig(), "run_shell", "ls") == ""  # nothing unless the person says so
+
+
+FOLLOW_UP = {"name": "follow-up", "final": "Done.", "steps": [
+    {"when": {"last_role": "user", "last_user_contains": "Plan this task"},
+     "tool_calls": [{"name": "propose_plan", "arguments": {"summary": "one part", "subtasks": [
+         {"id": "s1", "task": "Write a.txt.", "files": ["a.txt", "b.txt"]}]}}]},
+    conductor_turn("approved.", "wait", subtasks=["s1"]),
+    {"when": {"last_role": "user", "last_user_contains": "sub-task s1 of plan"},
+     "tool_calls": [{"name": "write_file", "arguments": {"path": "a.txt", "content": "a\n"}}]},
+    {"when": {"last_role": "tool", "last_user_contains": "sub-task s1 of plan"}, "text": "Wrote a.txt."},
+    {"when": {"last_role": "user", "last_user_contains": "b.txt too"},
+     "tool_calls": [{"name": "write_file", "arguments": {"path": "b.txt", "content": "b\n"}}]},
+    {"when": {"last_role": "tool", "last_user_contains": "b.txt too"}, "text": "Wrote b.txt."},
+]}
+
+
+async def test_a_wait_after_a_send_waits_for_the_turn_it_started_in_a_worker(open_engine, server, repo):
+    """A worker's agent starts its turn a moment after the send: a wait right after the send must
+    not take the idle before that turn for its end (the merge would then miss b.txt)."""
+    server.set_scenario(FOLLOW_UP)
+    engine = await open_engine(sim_config(server.url), WorkerPool())
+    plan = await engine.execute({"cmd": "plan_new", "repo": str(repo), "task": TASK})
+    await proposed(engine, plan["id"])
+    await engine.execute({"cmd": "plan_approve", "plan": plan["id"]})
+    first = await engine.execute({"cmd": "plan_wait", "plan": plan["id"]})
+    assert first["subtasks"][0]["diffstat"]["files"] == 1
+    await engine.execute({"cmd": "plan_send", "plan": plan["id"], "subtask": "s1", "text": "Now write b.txt too."})
+    second = await engine.execute({"cmd": "plan_wait", "plan": plan["id"], "subtasks": ["s1"]})
+    assert second["subtasks"][0]["diffstat"]["files"] == 2
+    assert (await engine.execute({"cmd": "plan_merge", "plan": plan["id"]}))["landed"] == ["s1"]
+    assert run_git(repo, "show", "main:b.txt") == "b\n" and run_git(repo, "show", "main:a.txt") == "a\n"

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 CONDUCTOR_AGENT = "conductor"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+TURN_START_S = 30.0  # how long `send` waits for the instructed session's turn to begin
 #: States in which a sub-task's session has stopped and waits for someone (the conductor or the person).
 SETTLED = frozenset({State.IDLE, State.ERROR, State.WAITING, State.MERGED, State.ARCHIVED})
 
@@ -164,9 +165,20 @@ class PlanManager:
         return current.to_dict()
 
     async def send(self, plan: str, subtask: str, text: str) -> dict[str, Any]:
-        sub = self._session_of(self.store.load(plan), subtask)
-        await self.engine.send(sub.id, text)
-        return {"subtask": subtask, "session": sub.id}
+        """Instruct a sub-task's session and return once its turn has started, so that a `wait`
+        right after cannot mistake the idle before the turn (a worker's agent starts it a moment
+        after the send) for the end of it."""
+        session = self._session_of(self.store.load(plan), subtask)
+        started = self.engine.subscribe(accept=lambda e: e.session == session.id and e.kind == ev.TURN_START)
+        try:
+            await self.engine.send(session.id, text)
+            async with asyncio.timeout(TURN_START_S):
+                await started.get()
+        except TimeoutError:
+            pass  # not started yet (held, or its agent is slow to start): a wait still sees it through
+        finally:
+            started.close()
+        return {"subtask": subtask, "session": session.id}
 
     async def wait(self, plan: str, subtasks: list[str] | None = None, timeout: float = 600) -> dict[str, Any]:
         """Wait until the named started sub-tasks (default: all started) have stopped working:
