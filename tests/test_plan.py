@@ -269,3 +269,20 @@ async def test_a_wait_after_a_send_waits_for_the_turn_it_started_in_a_worker(ope
     assert second["subtasks"][0]["diffstat"]["files"] == 2
     assert (await engine.execute({"cmd": "plan_merge", "plan": plan["id"]}))["landed"] == ["s1"]
     assert run_git(repo, "show", "main:b.txt") == "b\n" and run_git(repo, "show", "main:a.txt") == "a\n"
+
+
+async def test_a_proposal_outlives_a_restart_and_its_approval_reaches_the_conductor_in_words(open_engine, repo):
+    engine = await open_engine()
+    plan = await engine.execute({"cmd": "plan_new", "repo": str(repo), "task": TASK})
+    proposal = asyncio.create_task(engine.execute({"cmd": "plan_propose", "plan": plan["id"], "subtasks": [sub("s1")]}))
+    await until(lambda: engine.plans.store.load(plan["id"]).status == pm.PROPOSED, "the proposal")
+    await engine.close()
+    with pytest.raises(asyncio.CancelledError):
+        await proposal
+
+    engine = await open_engine()
+    assert (await engine.execute({"cmd": "plan_status", "plan": plan["id"]}))["status"] == pm.PROPOSED
+    approved = await engine.execute({"cmd": "plan_approve", "plan": plan["id"]})
+    assert [s["subtask"] for s in approved["started"]] == ["s1"]
+    told = [e.data["text"] for e in await engine.transcript(plan["conductor"]) if e.kind == ev.USER_MESSAGE]
+    assert told[-1] == f"The person approved plan {plan['id']}. Started: s1 → @2."
