@@ -46,6 +46,15 @@ async def test_p_plans_a_task_the_person_edits_and_approves_and_the_tree_follows
                            "The conductor proposes this plan: approve it to start its sessions; edit or drop sub-tasks first."]
         assert [row[0] for row in cells(screen)] == ["├─ s1 greeting", "├─ s2 docs", "└─ s3 changelog"]
 
+        await pilot.press("escape")  # `a` on the waiting conductor's pane brings its plan back
+        conductor = engine.sessions[screen.status["conductor"]]
+        assert conductor.state_detail == f"plan {screen.plan} awaits your approval (P, or a here)"
+        app.focus_session(conductor.id)
+        await pilot.press("a")
+        screen = view(app)
+        await pilot_until(pilot, lambda: screen.status is not None, "the plan")
+        assert screen.status["conductor"] == conductor.id
+
         await pilot.press("down")  # s2: a narrower set of files and a longer instruction
         await pilot.press("f")
         await answer(pilot, "docs/usage.md")

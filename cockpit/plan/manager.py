@@ -99,7 +99,7 @@ class PlanManager:
         conductor = self.engine.sessions.get(current.conductor)
         waiting = conductor is not None and conductor.state == State.RUNNING
         if waiting:
-            self.engine.set_state(conductor, State.WAITING, f"plan {plan} awaits the person's approval")
+            self.engine.set_state(conductor, State.WAITING, f"plan {plan} awaits your approval (P, or a here)")
         try:
             return await future
         finally:

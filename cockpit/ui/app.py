@@ -409,8 +409,14 @@ class CockpitApp(App[None]):
 
     async def action_approve(self) -> None:
         session_id = self.focused_id
-        if session_id:
-            await self.run_command({"cmd": "approve", "session": session_id})
+        if not session_id:
+            return
+        session = self.sessions.get(session_id, {})
+        if session.get("kind") == "conductor":  # what a conductor waits for is its plan: show it
+            plans = [tag.removeprefix("plan-") for tag in session.get("tags", []) if tag.startswith("plan-")]
+            self.action_plans(plans[0] if plans else None)
+            return
+        await self.run_command({"cmd": "approve", "session": session_id})
 
     async def action_approve_marked(self) -> None:
         waiting = [s for s in self.targets() if self.sessions.get(s, {}).get("state") == "waiting"]
@@ -561,10 +567,10 @@ class CockpitApp(App[None]):
 
         self.push_screen(LeaderboardScreen(self, self.experiment or None))
 
-    def action_plans(self) -> None:
+    def action_plans(self, plan: str | None = None) -> None:
         from cockpit.ui.plan_view import PlanScreen
 
-        self.push_screen(PlanScreen(self))
+        self.push_screen(PlanScreen(self, plan))
 
     def action_detach(self) -> None:
         """Leave the screen; the agents go on in the server (`cockpit attach` comes back)."""
