@@ -28,6 +28,9 @@ def test_plan_starts_a_conductor_and_shows_the_draft(repo):
 def test_plan_mistakes_are_one_line(repo):
     _assert_one_line_error(cockpit("plan", "--local", cwd=repo),
                            'plan: say what to do, e.g. `cockpit plan "add a --json flag to every command"`')
+    _assert_one_line_error(cockpit("plan", "--local", "--agent", "robot", "task", cwd=repo),
+                           "unknown agent 'robot' (configured agents: "
+                           "builtin, claude, codex, conductor, gemini, goose, opencode, shell)")
     _assert_one_line_error(cockpit("plan", "--local", "--show", "zzzz", cwd=repo),
                            "no plan 'zzzz' (see `cockpit plan --ls`)")
     _assert_one_line_error(cockpit("plan", "--local", "--files", "a.py", "task", cwd=repo),

@@ -75,12 +75,13 @@ class PlanManager:
         """Make a plan for `task` and start its conductor session."""
         if not task.strip():
             raise PlanError("a plan needs a task: what should be done, in a sentence or more")
-        plan = Plan(id=self._new_id(), repo=repo, task=task.strip())
+        root = (await self.engine.add_repo(repo)).path
+        if agent:
+            self.engine.configs.for_repo(root).agent(agent)  # an unknown agent: refused now, not at approval
+        plan = Plan(id=self._new_id(), repo=str(root), task=task.strip(), agent=agent)
         (conductor,) = await self.engine.create_sessions(
-            repo, name=plan.tag, agent=CONDUCTOR_AGENT, tags=[plan.tag, "conductor"])
-        plan.repo = str(self.engine.repos[conductor.repo_id].path)
+            root, name=plan.tag, agent=CONDUCTOR_AGENT, tags=[plan.tag, "conductor"])
         plan.conductor = conductor.id
-        plan.agent = agent
         self._changed(plan)
         await self.engine.send(conductor.id, CONDUCTOR_TASK.format(task=plan.task))
         return plan.to_dict()
