@@ -25,7 +25,7 @@ from cockpit.errors import ConfigError
 Decision = Literal["auto", "ask", "deny"]
 Preset = Literal["read-only", "ask-shell", "auto"]
 LayoutName = Literal["tiled", "even-horizontal", "even-vertical", "main-vertical", "main-horizontal"]
-AgentKind = Literal["llm", "acp", "terminal"]
+AgentKind = Literal["llm", "acp", "terminal", "conductor"]
 MergeStrategy = Literal["squash", "merge", "rebase"]
 AfterMerge = Literal["keep", "remove-worktree", "remove"]
 ModelRoute = Literal["auto", "litellm"]
@@ -81,6 +81,9 @@ class ApprovalConfig:
     tools: dict[str, Decision] = field(default_factory=dict)
     shell_allow: list[str] = field(default_factory=list)
     shell_deny: list[str] = field(default_factory=list)
+    #: Shell commands (globs, as shell_allow) a plan's conductor may approve for its sessions on the
+    #: person's behalf; every other request waits for the person. Empty: the conductor approves nothing.
+    conductor: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -185,6 +188,7 @@ _MODEL_APIS = ["api.anthropic.com", "api.openai.com", "generativelanguage.google
 BUILTIN_AGENTS: dict[str, dict[str, Any]] = {
     "builtin": {},
     "shell": {"kind": "terminal"},
+    "conductor": {"kind": "conductor"},  # plans' conductors (`cockpit plan`); its model: `model`
     "claude": {"kind": "acp", "command": ["npx", "--yes", "@zed-industries/claude-agent-acp"],
                "pass_env": ["ANTHROPIC_API_KEY"], "writable": ["~/.claude", *_NPX["writable"]],
                "allow_hosts": ["api.anthropic.com", "statsig.anthropic.com", *_NPX["allow_hosts"]]},

@@ -76,6 +76,8 @@ def _narrow_approval(raw: dict[str, Any], base: Any, kept: dict[str, Any], ignor
         out["shell_deny"] = [*base.shell_deny, *[p for p in raw["shell_deny"] if p not in base.shell_deny]]
     if "shell_allow" in raw:
         ignored.append("approval.shell_allow")
+    if "conductor" in raw:  # whatever it names, it lets an agent approve more
+        ignored.append("approval.conductor")
     if out:
         kept["approval"] = out
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 from cockpit.core.registry import Feature, register
 from cockpit.experiment.commands import EXPERIMENT_COMMANDS
 from cockpit.experiment.runner import ExperimentManager
+from cockpit.plan.commands import PLAN_COMMANDS
+from cockpit.plan.conductor import make_conductor
+from cockpit.plan.manager import PlanManager
 
 
 def install() -> None:
     register(Feature("experiments", ExperimentManager, EXPERIMENT_COMMANDS))
+    register(Feature("plans", PlanManager, PLAN_COMMANDS, agents={"conductor": make_conductor}))

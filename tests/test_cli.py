@@ -90,7 +90,7 @@ def test_user_errors_are_one_line(tmp_path, repo):
     )
     _assert_one_line_error(cockpit("new", "x", "--agent", "ghost", cwd=repo),
                            "unknown agent 'ghost' (configured agents: "
-                           "builtin, claude, codex, gemini, goose, opencode, shell)")
+                           "builtin, claude, codex, conductor, gemini, goose, opencode, shell)")
     done = cockpit("ls", "--jsn", cwd=repo)  # argparse's own errors keep its usage line
     assert done.returncode == 2 and "unrecognized arguments: --jsn" in done.stderr and "Traceback" not in done.stderr
 

@@ -21,7 +21,7 @@ from cockpit.agents.llm_client import (
 )
 from cockpit.agents.model_keys import missing_key
 from cockpit.agents.shell import ShellRunner
-from cockpit.agents.tools import run_tool, tool_specs
+from cockpit.agents.tools import ToolOutcome, run_tool, tool_specs
 from cockpit.agents.workspace import Workspace
 from cockpit.config import ModelConfig
 from cockpit.core import events as ev
@@ -165,7 +165,7 @@ class LLMAgent:
 
             try:
                 completion = await stream_completion(
-                    model, request, tool_specs(),
+                    model, request, self.tool_specs(),
                     on_text=on_text,
                     on_thought=lambda delta: host.emit(ev.THOUGHT_DELTA, {"text": delta}),
                     headers={"X-Cockpit-Session": host.session.id},
@@ -198,15 +198,27 @@ class LLMAgent:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": output})
             return output
         host.emit(ev.TOOL_CALL, {"id": call.id, "name": call.name, "arguments": args})
-        refusal = await self.gate.refusal(call.name, args)
+        refusal = await self.refusal(call.name, args)
         if refusal:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": refusal,
                                        "denied": True})
             return refusal
         await host.hold()
-        outcome = await run_tool(self.workspace, call.name, args, shell_runner=self._shell_in_worktree)
+        outcome = await self.run_tool(call.name, args)
         host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": outcome.ok, "output": outcome.output})
         return outcome.output
+
+    # -- the tools: an agent with other tools (the conductor) overrides these three ------------
+
+    def tool_specs(self) -> list[dict[str, Any]]:
+        return tool_specs()
+
+    async def refusal(self, name: str, args: dict[str, Any]) -> str:
+        """"" when the call may run (the policy, then the person when it asks), else why not."""
+        return await self.gate.refusal(name, args)
+
+    async def run_tool(self, name: str, args: dict[str, Any]) -> ToolOutcome:
+        return await run_tool(self.workspace, name, args, shell_runner=self._shell_in_worktree)
 
     async def _shell_in_worktree(self, command: str, timeout: float):  # noqa: ANN202 - ShellResult
         return await self.shell.run(command, Path(self.host.worktree), self.env, timeout)

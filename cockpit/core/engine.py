@@ -467,7 +467,7 @@ class Engine:
                 self.set_state(session, State.IDLE, "task not started: resume it (r) in the cockpit" if task else "")
             return
         try:
-            host.backend = self.agent_factory(host)
+            host.backend = registry.engine_agent(self, host) or self.agent_factory(host)
             await host.backend.start()
         except CockpitError as exc:
             host.backend = None

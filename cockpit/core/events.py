@@ -41,6 +41,7 @@ MERGED = "merged"  # the session's change landed on its target (or a pull reques
 # Experiment loops (cockpit/experiment)
 EXPERIMENT_RUN = "experiment.run"  # an agent's iteration ended: its results.tsv row and timings
 EXPERIMENT_STATE = "experiment.state"  # (session "") an experiment started, stopped, finished or failed
+PLAN = "plan"  # (session "") a plan was made, proposed, edited, approved or one of its sub-tasks moved on
 # Terminal (PTY) sessions
 TERM_SCREEN = "term.screen"  # changed rows of the emulated screen; live only, never stored
 # Configuration (session "")

@@ -84,6 +84,7 @@ class CockpitApp(App[None]):
         Binding("[", "page(-1)", "previous page", show=False, id="page.previous"),
         Binding("i,slash,colon", "focus_bar", "instruct", id="bar.focus"),
         Binding("X", "experiments", "experiments", id="experiment.board"),
+        Binding("P", "plans", "plans", id="plan.board"),
         Binding("question_mark", "help", "help", id="help"),
         Binding("q", "quit", "quit", id="app.quit"),
         Binding("ctrl+d", "detach", "detach", id="server.detach"),
@@ -208,6 +209,12 @@ class CockpitApp(App[None]):
             return
         if kind == ev.STORAGE:
             self.paused = event.data.get("reason", "") if event.data.get("paused") else ""
+            return
+        if kind == ev.PLAN:
+            plan = event.data["plan"]
+            conductor = self.sessions.get(plan["conductor"])
+            if plan["status"] == "proposed" and conductor is not None:
+                self.notify_attention(conductor, f"plan {plan['id']} awaits your approval (P)")
             return
         if kind == ev.SESSION_CREATED:
             session = event.data["session"]
@@ -402,8 +409,14 @@ class CockpitApp(App[None]):
 
     async def action_approve(self) -> None:
         session_id = self.focused_id
-        if session_id:
-            await self.run_command({"cmd": "approve", "session": session_id})
+        if not session_id:
+            return
+        session = self.sessions.get(session_id, {})
+        if session.get("kind") == "conductor":  # what a conductor waits for is its plan: show it
+            plans = [tag.removeprefix("plan-") for tag in session.get("tags", []) if tag.startswith("plan-")]
+            self.action_plans(plans[0] if plans else None)
+            return
+        await self.run_command({"cmd": "approve", "session": session_id})
 
     async def action_approve_marked(self) -> None:
         waiting = [s for s in self.targets() if self.sessions.get(s, {}).get("state") == "waiting"]
@@ -553,6 +566,11 @@ class CockpitApp(App[None]):
         from cockpit.ui.leaderboard import LeaderboardScreen
 
         self.push_screen(LeaderboardScreen(self, self.experiment or None))
+
+    def action_plans(self, plan: str | None = None) -> None:
+        from cockpit.ui.plan_view import PlanScreen
+
+        self.push_screen(PlanScreen(self, plan))
 
     def action_detach(self) -> None:
         """Leave the screen; the agents go on in the server (`cockpit attach` comes back)."""

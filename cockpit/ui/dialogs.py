@@ -119,7 +119,8 @@ class NewSessionDialog(ModalScreen[dict[str, Any] | None]):
         self.repo = repo
 
     def compose(self) -> ComposeResult:
-        agents = sorted(self.config.agents) or [self.config.defaults.agent]
+        # a conductor belongs to a plan (`P`), never to a session made by hand
+        agents = sorted(n for n, a in self.config.agents.items() if a.kind != "conductor") or [self.config.defaults.agent]
         default_agent = self.config.defaults.agent if self.config.defaults.agent in agents else agents[0]
         models = [(f"{name}  ({m.model})", name) for name, m in sorted(self.config.models.items())]
         with Vertical():

@@ -25,7 +25,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Sessions", ("session.", "pane.")),
     ("Review and merge", ("review.", "compare.", "queue.", "verify.")),
     ("Layout", ("layout.", "page.", "theme.")),
-    ("Experiments", ("experiment.",)),
+    ("Experiments and plans", ("experiment.", "plan.")),
     ("Bar", ("bar.", "help", "app.", "server.")),
 )
 
@@ -61,6 +61,14 @@ DESCRIPTIONS = {
     "page.previous": "previous page of panes",
     "bar.focus": "type an instruction in the bar",
     "experiment.board": "experiments: the leaderboard (best per agent, best-so-far plot, steering)",
+    "plan.board": "plans: a conductor splits a task into parallel sessions; approve, edit, follow them",
+    "plan.approve": "approve the proposed plan: its sessions start",
+    "plan.edit": "edit the selected sub-task's instruction (before it starts)",
+    "plan.files": "edit the files the selected sub-task may touch",
+    "plan.drop": "drop the selected sub-task (the ones after it stop waiting for it)",
+    "plan.reject": "reject the proposed plan, with a reason the conductor reads",
+    "plan.goto": "go to the selected sub-task's session",
+    "plan.new": "plan a task: start a conductor",
     "help": "this help",
     "app.quit": "quit (attached to a server: agents keep running; --local: they stop, sessions are kept)",
     "server.detach": "detach: leave the screen, agents keep running in the server (`cockpit attach`)",
@@ -157,6 +165,12 @@ def leaderboard_rows(app: Any) -> list[tuple[str, str, str, str]]:
     return _screen_rows(app, "Experiment leaderboard", LeaderboardScreen.BINDINGS, {})
 
 
+def plan_rows(app: Any) -> list[tuple[str, str, str, str]]:
+    from cockpit.ui.plan_view import PlanScreen
+
+    return _screen_rows(app, "Plan view", PlanScreen.BINDINGS, {})
+
+
 def _screen_rows(app: Any, title: str, screen_bindings: Any, overrides: dict[str, str]) -> list[tuple[str, str, str, str]]:
     bindings = effective_bindings(screen_bindings, current_keymap(app))
     return [
@@ -199,7 +213,8 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, app: CockpitApp):
         super().__init__()
         self.cockpit = app
-        self.rows = help_rows(app) + zoom_rows(app) + review_rows(app) + terminal_rows(app) + leaderboard_rows(app)
+        self.rows = (help_rows(app) + zoom_rows(app) + review_rows(app) + terminal_rows(app) + leaderboard_rows(app)
+                     + plan_rows(app))
 
     def compose(self) -> ComposeResult:
         with Vertical():
