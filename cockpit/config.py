@@ -130,6 +130,9 @@ class ReviewConfig:
     after_merge: AfterMerge = "remove-worktree"  # "remove" also deletes the branch
     checkpoints: bool = True  # snapshot the worktree at the end of every agent turn
     watch: bool = True  # live "files changed" in pane headers (watchfiles)
+    #: Tell each agent when another live session changes a file it changed too (see
+    #: `cockpit.alerts.collisions`); the pane headers show such collisions either way.
+    collision_notes: bool = False
     large_file_lines: int = _ranged(3000, 1, 10_000_000)  # longer diffs are folded until the person opens them
 
 
@@ -147,11 +150,22 @@ class SandboxConfig:
     allow_hosts: list[str] = field(default_factory=list)
 
 
+PhoneEvent = Literal["approval", "error", "finished"]
+
+
 @dataclass
 class NotifyConfig:
     bell: bool = True
     desktop: bool = True
     hook: str = ""
+    #: Away from the desk (`cockpit.alerts.phone`, sent by the engine, attached or not): a URL that
+    #: gets a JSON POST, and an ntfy-compatible topic URL ("https://ntfy.sh/<topic>"). Only the
+    #: user's own config.toml sets these; a repository's `.cockpit.toml` never does.
+    webhook: str = field(default="", metadata={"url": True})
+    ntfy: str = field(default="", metadata={"url": True})
+    phone_events: list[PhoneEvent] = field(default_factory=lambda: ["approval", "error"])
+    #: What happens within this many seconds becomes one message (at most one per window).
+    phone_coalesce_s: float = _ranged(5.0, 0.0, 3600.0)
 
 
 @dataclass
@@ -436,6 +450,8 @@ def _check_range(spec: dataclasses.Field[Any], value: Any, source: Path | str, k
             if outside_reason(item):
                 raise ConfigError(f"{source}: key '{key}[{i}]' must be a path inside the repository "
                                   f"(relative, no '..'), got {item!r}")
+    if spec.metadata.get("url") and value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ConfigError(f"{source}: key '{key}' must be an http:// or https:// URL")
     bounds = spec.metadata.get("range")
     if bounds is None:
         return

@@ -6,6 +6,8 @@ the tests' conftest); it is idempotent.
 
 from __future__ import annotations
 
+from cockpit.alerts.collisions import COLLISION_COMMANDS, Collisions
+from cockpit.alerts.phone import PhoneNotifier
 from cockpit.core.registry import Feature, register
 from cockpit.experiment.commands import EXPERIMENT_COMMANDS
 from cockpit.experiment.runner import ExperimentManager
@@ -17,3 +19,5 @@ from cockpit.plan.manager import PlanManager
 def install() -> None:
     register(Feature("experiments", ExperimentManager, EXPERIMENT_COMMANDS))
     register(Feature("plans", PlanManager, PLAN_COMMANDS, agents={"conductor": make_conductor}))
+    register(Feature("collisions", Collisions, COLLISION_COMMANDS))
+    register(Feature("phone", PhoneNotifier, {}))

@@ -305,6 +305,10 @@ def test_narrowing_approvals_per_tool(cockpit_env, tmp_path):
         ("[review]\nverify_timeout = 0\n", "F: key 'review.verify_timeout' must be between 0.001 and 86400.0, got 0.0"),
         ("[worktrees]\nport_block = 0\n", "F: key 'worktrees.port_block' must be between 1 and 1000, got 0"),
         ("[worktrees]\nport_base = -70000\n", "F: key 'worktrees.port_base' must be between 1024 and 65534, got -70000"),
+        ('[notify]\nntfy = "ntfy.sh/topic"\n', "F: key 'notify.ntfy' must be an http:// or https:// URL"),
+        ('[notify]\nwebhook = "file:///etc/passwd"\n', "F: key 'notify.webhook' must be an http:// or https:// URL"),
+        ('[notify]\nphone_events = ["merged"]\n',
+         "F: key 'notify.phone_events[0]' must be one of 'approval', 'error', 'finished', got 'merged'"),
     ],
 )
 def test_out_of_range_numbers_are_one_line(text, message):

@@ -110,6 +110,7 @@ class Engine:
             raise
         engine._flusher = asyncio.create_task(engine._flush_loop(), name="cockpit-coalesce")
         engine.review.start()
+        registry.opened(engine.services.values())
         return engine
 
     def watch_config(self) -> None:

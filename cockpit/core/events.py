@@ -34,6 +34,9 @@ ERROR = "error"
 TURN_START = "turn.start"
 TURN_END = "turn.end"
 DIFF_STAT = "diff.stat"  # files / lines changed against the base (after a turn, on file changes)
+#: Other live sessions changing the same files as this one, all of them (empty: none any more):
+#: {"with": [{"session", "number", "name", "files"}]} (cockpit.alerts.collisions)
+COLLISION = "collision"
 # Review and merge desk
 CHECKPOINT = "checkpoint"  # the worktree was snapshotted at the end of a turn (or before a rollback)
 VERIFY = "verify"  # the verify command started or finished in the session's worktree

@@ -8,7 +8,7 @@ each feature here; every engine opened afterwards builds the feature's service (
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,15 @@ class Service(Protocol):
     async def close(self) -> None:
         """Stop everything the feature runs; called first when the engine closes."""
         ...
+
+
+def opened(services: Iterable[object]) -> None:
+    """Tell the services that have an `on_open()` that the engine is open: its sessions are
+    restored, so a service that follows the events starts from every session there is."""
+    for service in services:
+        on_open = getattr(service, "on_open", None)
+        if callable(on_open):
+            on_open()
 
 
 @dataclass(frozen=True)
