@@ -9,7 +9,9 @@ from __future__ import annotations
 from cockpit.core.registry import Feature, register
 from cockpit.experiment.commands import EXPERIMENT_COMMANDS
 from cockpit.experiment.runner import ExperimentManager
+from cockpit.inbox.service import INBOX_COMMANDS, InboxService
 
 
 def install() -> None:
     register(Feature("experiments", ExperimentManager, EXPERIMENT_COMMANDS))
+    register(Feature("inbox", InboxService, INBOX_COMMANDS))
