@@ -124,6 +124,7 @@ def known_bindings() -> dict[str, list[BindingType]]:
     from cockpit.ui.app import CockpitApp
     from cockpit.ui.compare_view import CompareScreen
     from cockpit.ui.diff_view import DiffView
+    from cockpit.ui.inbox import InboxScreen
     from cockpit.ui.leaderboard import LeaderboardScreen
     from cockpit.ui.merge_view import MergeScreen
     from cockpit.ui.queue_view import QueueScreen
@@ -133,4 +134,4 @@ def known_bindings() -> dict[str, list[BindingType]]:
     return {"grid": list(CockpitApp.BINDINGS), "zoom": list(ZoomScreen.BINDINGS),
             "leaderboard": list(LeaderboardScreen.BINDINGS), "terminal": list(TerminalZoom.BINDINGS),
             "merge": [*MergeScreen.BINDINGS, *DiffView.BINDINGS], "compare": list(CompareScreen.BINDINGS),
-            "queue": list(QueueScreen.BINDINGS)}
+            "queue": list(QueueScreen.BINDINGS), "inbox": list(InboxScreen.BINDINGS)}
