@@ -74,6 +74,11 @@ class Tally:
     denied: int = 0
     commands: list[str] = field(default_factory=list)  # distinct, as asked
 
+    def widen(self, shape: Shape) -> None:
+        """Keep the widest label of the shape seen (`make lint …` over `make lint`)."""
+        if shape.label.count("…") > self.shape.label.count("…"):
+            self.shape = shape
+
 
 def tally_answers(events: Iterable[Any]) -> dict[str, Tally]:
     """Shape key → answers, from one session's `approval.request` / `approval.resolved` events in
@@ -92,6 +97,7 @@ def tally_answers(events: Iterable[Any]) -> dict[str, Tally]:
         tool, title, detail = request.get("tool", ""), request.get("title", ""), request.get("detail", "")
         shape = shape_of(tool, title, detail)
         tally = tallies.setdefault(shape.key, Tally(shape))
+        tally.widen(shape)
         if data.get("approved"):
             tally.approved += 1
         else:
@@ -108,8 +114,7 @@ def merge_tallies(into: dict[str, Tally], more: Mapping[str, Tally]) -> None:
         mine.approved += tally.approved
         mine.denied += tally.denied
         mine.commands += [c for c in tally.commands if c not in mine.commands]
-        if tally.shape.label.count("…") > mine.shape.label.count("…"):
-            mine.shape = tally.shape
+        mine.widen(tally.shape)
 
 
 def worth_suggesting(tally: Tally) -> bool:

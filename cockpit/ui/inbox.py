@@ -31,7 +31,7 @@ from cockpit.core.events import Event
 from cockpit.errors import CockpitError
 from cockpit.inbox.groups import Group, group_pending
 
-HINT = "a: approve group · d: deny group · w: always allow in its repo · ↑↓: move · esc: back"
+HINT = "a: approve group · d: deny group · w: always allow in repo · esc: back"
 #: Events after which the pending list is read again (on the next tick, once however many came).
 _STALE_ON = frozenset({ev.APPROVAL_REQUEST, ev.APPROVAL_RESOLVED, ev.SESSION_REMOVED})
 RELOAD_S = 0.3
@@ -69,8 +69,8 @@ class InboxScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     InboxScreen { background: $background; layout: vertical; }
     InboxScreen #inbox-header { height: 1; width: 1fr; background: $panel; color: $text; text-style: bold; padding: 0 1; }
-    InboxScreen OptionList { height: 1fr; border: none; padding: 0; }
-    InboxScreen #inbox-details { height: 2fr; padding: 0 1; border-top: solid $panel; }
+    InboxScreen OptionList, InboxScreen OptionList:focus { height: auto; max-height: 60%; border: none; padding: 0; }
+    InboxScreen #inbox-details { height: 1fr; padding: 0 1; border-top: solid $panel; }
     InboxScreen #inbox-footer { height: 1; width: 1fr; background: $panel; color: $text-muted; padding: 0 1; }
     """
     BINDINGS = [
@@ -143,7 +143,7 @@ class InboxScreen(ModalScreen[None]):
             options += [Option(suggestion_row(s), id=f"s:{i}") for i, s in enumerate(self.suggestions)]
         option_list.set_options(options)
         ids = [o.id for o in option_list.options]
-        if current in ids:
+        if current is not None and current in ids:
             option_list.highlighted = ids.index(current)
         elif option_list.option_count:
             selectable = [i for i, o in enumerate(option_list.options) if not o.disabled]
@@ -240,20 +240,22 @@ class InboxScreen(ModalScreen[None]):
                 self.cockpit.notify(f"{group.label}: only a shell command's shape can become a rule",
                                     severity="warning", timeout=6)
                 return
+            label = group.label
             targets = [(session, group.shape.patterns, _commands_in(group, host, repo))
                        for (host, repo), session in group.by_repo().items()]
         elif suggestion is not None:
+            label = suggestion["label"]
             targets = [(suggestion["session"], suggestion["patterns"], suggestion["commands"])]
         else:
             return
-        if await self._write_rules(targets):
+        if await self._write_rules(label, targets):
             if group is not None:
                 await self._answer(group, "approve")
             else:
                 self.suggestions.remove(suggestion)
                 self._show()
 
-    async def _write_rules(self, targets: list[tuple[str, Any, list[str]]]) -> bool:
+    async def _write_rules(self, label: str, targets: list[tuple[str, Any, list[str]]]) -> bool:
         """Show every repository's diff, then write them all (the person said yes to all of them)."""
         plans = []
         for session, patterns, commands in targets:
@@ -262,7 +264,7 @@ class InboxScreen(ModalScreen[None]):
             if plan is None:
                 return False  # the refusal was shown
             plans.append((session, list(patterns), plan))
-        if not await self.app.push_screen_wait(RuleDiff([plan for _, _, plan in plans])):
+        if not await self.app.push_screen_wait(RuleDiff(label, [plan for _, _, plan in plans])):
             return False
         for session, patterns, plan in plans:
             done = await self.cockpit.run_command({"cmd": "inbox_rule_write", "session": session,
@@ -294,19 +296,22 @@ class RuleDiff(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "cancel", show=False),
     ]
 
-    def __init__(self, plans: list[dict[str, Any]]):
+    def __init__(self, label: str, plans: list[dict[str, Any]]):
         super().__init__()
+        self.label = label
         self.plans = plans
 
     def compose(self) -> ComposeResult:
-        files = len(self.plans)
+        if len(self.plans) == 1:
+            title = f"Always allow `{self.label}` in {Path(self.plans[0]['repo']).name}? The change to its policy:"
+        else:
+            title = f"Always allow `{self.label}` in {len(self.plans)} repositories? The changes to their policies:"
         with Vertical():
-            yield Static(f"Always allow: add this rule to {files} repositor{'ies' if files != 1 else 'y'}' policy?",
-                         classes="title", markup=False)
+            yield Static(title, classes="title", markup=False)
             with VerticalScroll():
                 yield Static(diff_text(self.plans), markup=False)
-            yield Static("[y / enter] write it (and trust the new file, as you saw it)    [n / escape] cancel",
-                         classes="hint", markup=False)
+            yield Static("y / enter: write it and trust the new file · n / escape: cancel", classes="hint",
+                         markup=False)
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -316,7 +321,7 @@ def diff_text(plans: list[dict[str, Any]]) -> Text:
     out = Text()
     for plan in plans:
         if plan.get("new_file"):
-            out.append(f"new file {plan['file']}\n", style="italic")
+            out.append(f"new file {Path(plan['repo']).name}/{Path(plan['file']).name}\n", style="italic")
         for line in plan["diff"].splitlines():
             style = ("bold" if line.startswith(("+++", "---")) else "green" if line.startswith("+")
                      else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else "")
