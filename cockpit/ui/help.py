@@ -43,7 +43,7 @@ DESCRIPTIONS = {
     "approval.approve": "approve the focused pane's pending request",
     "approval.approve_marked": "approve every marked pane that is waiting",
     "approval.deny": "deny the pending request (asks for a reason)",
-    "approval.inbox": "inbox: every pending approval, grouped by what is asked; answer a group at once",
+    "approval.inbox": "inbox: all pending approvals grouped by what they ask, one key a group",
     "session.interrupt": "interrupt the focused / marked agents",
     "session.resume": "resume: run the agent again on its conversation (after an error or restart)",
     "session.new": "new session (or a fan-out of N)",
