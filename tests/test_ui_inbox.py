@@ -6,16 +6,25 @@ snapshots at 80×24 and 200×50 (files under `snapshots/test_ui_inbox/`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import test_snapshots  # noqa: F401  (points the snapshot extension at the top-level snapshots/ folder)
 from asking_backend import AskingBackend
 from review_helpers import until
+from server_kit import all_idle, model_config, start_server, text_of
+from server_kit import until as server_until
+from textual.widgets import Static
 
-from cockpit.config import Config
+from cockpit.client.multi import MultiClient
+from cockpit.client.remote import RemoteClient, socket_opener
+from cockpit.config import Config, load_config
 from cockpit.core.engine import Engine
+from cockpit.server.daemon import stop_server
+from cockpit.sim import ScriptedLLMServer
 from cockpit.trust import REPO_FILE, TrustStore, file_digest
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.inbox import InboxScreen, RuleDiff
@@ -49,13 +58,13 @@ class InboxApp(CockpitApp):
         first = self.sessions_made[0]
         for command in self.approved_before:
             await engine.send(first.id, json.dumps([command]))
-            await _until(lambda: engine.hosts[first.id].pending)
+            await server_until(lambda: engine.hosts[first.id].pending, "the earlier request")
             await engine.approve(first.id)
-            await _until(lambda: command in AskingBackend.by_session[first.id].outcomes)
+            await server_until(lambda: command in AskingBackend.by_session[first.id].outcomes, "its answer")
         for index, commands in self.plan.items():
             await engine.send(self.sessions_made[index].id, json.dumps(commands))
         total = sum(len(c) for c in self.plan.values())
-        await _until(lambda: self.pending_count() == total)
+        await server_until(lambda: self.pending_count() == total, "every agent to ask")
 
     def pending_count(self) -> int:
         return sum(len(host.pending) for host in self.client.hosts.values())
@@ -65,16 +74,6 @@ class InboxApp(CockpitApp):
 
     async def on_unmount(self) -> None:
         await self.client.close()
-
-
-async def _until(condition: Any, timeout: float = 30.0) -> None:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "the scripted agents did not ask in time"
-        await asyncio.sleep(0.01)
 
 
 async def open_inbox(pilot: Any) -> InboxScreen:
@@ -196,3 +195,50 @@ def test_inbox_rule_diff_80x24(snap_compare, tmp_path, make_repo):
 
 def test_inbox_rule_diff_200x50(snap_compare, tmp_path, make_repo):
     assert snap_compare(_inbox_app(tmp_path, make_repo), terminal_size=(200, 50), run_before=_diff_shown)
+
+
+# -- several hosts, real servers, scripted models -------------------------------------------------
+
+ASKS_TO_RUN = {"name": "asks", "final": "Ran it: {last_tool_result_tail}",
+               "steps": [{"text": "Checking.", "tool_calls": [{"name": "run_shell",
+                                                               "arguments": {"command": "echo checked"}}]}]}
+
+
+@pytest.mark.slow
+async def test_one_key_approves_a_shape_waiting_on_several_hosts(cockpit_env, tmp_path, make_repo):
+    """Two cockpit servers (two homes play two machines) whose built-in agents, talking to the
+    scripted model server through litellm, ask to run the same command: one group, one `a`."""
+    async with ScriptedLLMServer(ASKS_TO_RUN) as sim:
+        cockpit_env.write_user_config(model_config(sim.url))
+        repos = {name: make_repo(tmp_path / f"{name}-repo") for name in ("alpha", "beta")}
+        servers = {name: await start_server(tmp_path / name, repo) for name, repo in repos.items()}
+        multi = MultiClient({name: RemoteClient(socket_opener(paths), host=name, reconnect=True)
+                             for name, paths in servers.items()})
+        try:
+            await multi.connect()
+            for name, repo in repos.items():
+                await multi.execute({"cmd": "create", "host": name, "repo": str(repo), "name": "work", "count": 2,
+                                     "task": "check it"})
+            await server_until(lambda: len([s for s in multi.snapshot() if s["state"] == "waiting"]) == 4,
+                               "every agent to ask")
+            app = CockpitApp(multi, load_config())
+            async with app.run_test(size=(160, 40)) as pilot:
+                await until(pilot, lambda: len(app.grid.panes) == 4, "a pane per session")
+                await pilot.press("I")
+                await until(pilot, lambda: isinstance(app.screen, InboxScreen) and app.screen.loaded, "the inbox")
+                inbox = app.screen
+                assert [(g.label, len(g.requests), sorted(h for h, _ in g.by_repo())) for g in inbox.groups] == [
+                    ("echo …", 4, ["alpha", "beta"])]
+                assert "4 pending in 1 groups from 4 sessions on 2 hosts" in str(
+                    inbox.query_one("#inbox-header", Static).content)
+                await pilot.press("a")
+                await until(pilot, lambda: all_idle(multi, 4), "every agent to finish", timeout=60)
+            for client in multi.clients.values():
+                for session in client.snapshot():
+                    said = text_of(await client.transcript(session["id"]))
+                    assert "Ran it: checked" in said
+            assert await multi.execute({"cmd": "inbox_pending"}) == []
+        finally:
+            await multi.close()
+            for paths in servers.values():
+                await asyncio.to_thread(stop_server, paths)
