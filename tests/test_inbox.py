@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from asking_backend import AskingBackend
+from server_kit import acockpit, model_config
 from turn_backend import wait_for
 
 from cockpit.config import ApprovalConfig
@@ -17,7 +18,13 @@ from cockpit.errors import CockpitError, ConfigError
 from cockpit.inbox.groups import group_pending, tally_answers, worth_suggesting
 from cockpit.inbox.rules import plan_rule, with_shell_allow, write_rule
 from cockpit.inbox.shapes import command_shape, rule_refusal, shape_of
+from cockpit.sim import ScriptedLLMServer
 from cockpit.trust import REPO_FILE, TrustStore, file_digest
+
+#: A scripted model whose agent asks to run one shell command, then says what it printed.
+ASKS_TO_RUN = {"name": "asks", "final": "Ran it: {last_tool_result_tail}",
+               "steps": [{"text": "Checking.", "tool_calls": [{"name": "run_shell",
+                                                               "arguments": {"command": "echo checked"}}]}]}
 
 # -- shapes ------------------------------------------------------------------------------------------
 
@@ -215,3 +222,22 @@ async def test_shapes_approved_often_are_suggested_until_a_rule_allows_them(open
     await engine.execute({"cmd": "inbox_rule_write", "session": suggestion["session"],
                           "patterns": suggestion["patterns"], "digest": preview["digest"]})
     assert await engine.execute({"cmd": "inbox_suggestions"}) == []
+
+
+@pytest.mark.slow
+async def test_cockpit_inbox_lists_the_groups_of_a_server(cockpit_env, repo: Path):
+    async with ScriptedLLMServer(ASKS_TO_RUN) as sim:
+        cockpit_env.write_user_config(model_config(sim.url))
+        made = await acockpit("new", "work", "--count", "2", "--task", "check it", "--json", cwd=repo)
+        ids = [s["id"] for s in json.loads(made.stdout)]
+        done = await acockpit("wait", *ids, "--until", "waiting", "--timeout", "60", cwd=repo)
+        assert done.returncode == 0, done.stderr
+        listed = await acockpit("inbox", cwd=repo)
+        assert listed.stdout.splitlines() == ["   2× echo …", "      @1 @2"], listed.stderr
+        groups = json.loads((await acockpit("inbox", "--json", cwd=repo)).stdout)["groups"]
+        assert [(g["label"], g["count"], g["patterns"]) for g in groups] == [("echo …", 2, ["echo", "echo *"])]
+        for request in groups[0]["requests"]:
+            await acockpit("approve", request["session"], "--id", request["id"], cwd=repo)
+        done = await acockpit("wait", *ids, "--until", "idle", "--timeout", "60", cwd=repo)
+        assert done.returncode == 0, done.stderr
+        assert (await acockpit("inbox", cwd=repo)).stdout == "nothing is waiting for approval\n"

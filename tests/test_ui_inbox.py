@@ -17,6 +17,7 @@ from asking_backend import AskingBackend
 from review_helpers import until
 from server_kit import all_idle, model_config, start_server, text_of
 from server_kit import until as server_until
+from test_inbox import ASKS_TO_RUN
 from textual.widgets import Static
 
 from cockpit.client.multi import MultiClient
@@ -198,11 +199,6 @@ def test_inbox_rule_diff_200x50(snap_compare, tmp_path, make_repo):
 
 
 # -- several hosts, real servers, scripted models -------------------------------------------------
-
-ASKS_TO_RUN = {"name": "asks", "final": "Ran it: {last_tool_result_tail}",
-               "steps": [{"text": "Checking.", "tool_calls": [{"name": "run_shell",
-                                                               "arguments": {"command": "echo checked"}}]}]}
-
 
 @pytest.mark.slow
 async def test_one_key_approves_a_shape_waiting_on_several_hosts(cockpit_env, tmp_path, make_repo):

@@ -251,9 +251,7 @@ class InboxScreen(ModalScreen[None]):
         if await self._write_rules(label, targets):
             if group is not None:
                 await self._answer(group, "approve")
-            else:
-                self.suggestions.remove(suggestion)
-                self._show()
+            self.reload(suggestions=True)  # the rule may cover what was suggested
 
     async def _write_rules(self, label: str, targets: list[tuple[str, Any, list[str]]]) -> bool:
         """Show every repository's diff, then write them all (the person said yes to all of them)."""
