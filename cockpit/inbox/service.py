@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cockpit.core import events as ev
-from cockpit.errors import CockpitError
+from cockpit.errors import CockpitError, ConfigError
 from cockpit.inbox.groups import Tally, merge_tallies, tally_answers, worth_suggesting
 from cockpit.inbox.rules import plan_rule, write_rule
 from cockpit.inbox.shapes import policy_refusal, rule_refusal
@@ -63,7 +63,10 @@ class InboxService:
             merge_tallies(tallies, tally_answers(events))
         out = []
         for repo, (session_id, tallies) in per_repo.items():
-            approval = self.engine.configs.for_repo(repo).approval
+            try:
+                approval = self.engine.configs.for_repo(repo).approval
+            except ConfigError:
+                continue  # its file never loaded: no rule can be weighed (the screen says why elsewhere)
             for tally in sorted(tallies.values(), key=lambda t: (-t.approved, t.shape.label)):
                 if (not worth_suggesting(tally) or not policy_refusal(approval, tally.commands)
                         or rule_refusal(approval, tally.shape.patterns, tally.commands)):
