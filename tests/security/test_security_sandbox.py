@@ -228,7 +228,7 @@ async def test_terminal_sessions_run_sandboxed(open_engine, repo, fake_home, out
     assert (session.path / "term-ran").exists()
     assert not (outside / "term").exists()
     def screen() -> str:
-        frame = engine.hosts[session.id].backend.screen_frame()
+        frame = await engine.hosts[session.id].backend.screen_frame()
         return "\n".join("".join(text for text, _ in runs) for _, runs in frame["rows"])
 
     for _ in range(500):  # both refusals shown: the output may trail the file
@@ -251,7 +251,7 @@ async def test_terminal_sessions_cannot_see_secret_environment(open_engine, repo
     (session,) = await engine.create_sessions(repo, agent="sh", name="term")
 
     def screen() -> str:
-        frame = engine.hosts[session.id].backend.screen_frame()
+        frame = await engine.hosts[session.id].backend.screen_frame()
         return "\n".join("".join(text for text, _ in runs) for _, runs in frame["rows"])
 
     for _ in range(500):
