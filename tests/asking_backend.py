@@ -49,3 +49,8 @@ class AskingBackend:
 
     async def close(self) -> None:
         await self.interrupt()
+
+
+def asking_agent(host: AgentHost) -> AskingBackend:
+    """The agent factory (a function: the engine takes a class with a `close` for a worker pool)."""
+    return AskingBackend(host)

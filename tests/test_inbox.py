@@ -7,8 +7,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from asking_backend import AskingBackend
-from server_kit import acockpit, model_config
+from asking_backend import AskingBackend, asking_agent
+from server_kit import acockpit, all_idle, attached, model_config, start_server, text_of, until
 from turn_backend import wait_for
 
 from cockpit.config import ApprovalConfig
@@ -162,7 +162,7 @@ def test_writing_a_rule_keeps_a_trusted_file_trusted_and_refuses_an_untrusted_on
 
 
 async def _asking_engine(open_engine, repo: Path, count: int):
-    engine = await open_engine(agent_factory=AskingBackend)
+    engine = await open_engine(agent_factory=asking_agent)
     sessions = await engine.create_sessions(repo, name="agent", count=count)
     return engine, sessions
 
@@ -241,3 +241,33 @@ async def test_cockpit_inbox_lists_the_groups_of_a_server(cockpit_env, repo: Pat
         done = await acockpit("wait", *ids, "--until", "idle", "--timeout", "60", cwd=repo)
         assert done.returncode == 0, done.stderr
         assert (await acockpit("inbox", cwd=repo)).stdout == "nothing is waiting for approval\n"
+
+
+ASKS_TWICE = {"name": "asks-twice", "final": "Second: {last_tool_result_tail}",
+              "steps": [{"text": "First.", "tool_calls": [{"name": "run_shell", "arguments": {"command": "echo one"}}]},
+                        {"when": {"last_role": "tool"}, "text": "Again.",
+                         "tool_calls": [{"name": "run_shell", "arguments": {"command": "echo two"}}]}]}
+
+
+@pytest.mark.slow
+async def test_an_agent_in_a_worker_process_follows_a_rule_written_mid_turn(cockpit_env, repo: Path):
+    """The server runs agents in worker processes, which got the config at start: the rule the
+    person writes while the agent waits still lets its next command run unasked."""
+    async with ScriptedLLMServer(ASKS_TWICE) as sim:
+        cockpit_env.write_user_config(model_config(sim.url))
+        client = await attached(await start_server(cockpit_env.home, repo))
+        try:
+            (made,) = await client.execute({"cmd": "create", "repo": str(repo), "name": "twice", "task": "go"})
+            await until(lambda: client.snapshot()[0]["state"] == "waiting", "the first request")
+            (request,) = await client.execute({"cmd": "inbox_pending"})
+            preview = await client.execute({"cmd": "inbox_rule_preview", "session": made["id"],
+                                            "patterns": ["echo", "echo *"], "commands": [request["title"]]})
+            await client.execute({"cmd": "inbox_rule_write", "session": made["id"], "patterns": ["echo", "echo *"],
+                                  "digest": preview["digest"]})
+            await client.execute({"cmd": "approve", "session": made["id"], "id": request["id"]})
+            await until(lambda: all_idle(client, 1), "the turn to end without asking again")
+            events = await client.transcript(made["id"])
+            assert [e.data["title"] for e in events if e.kind == ev.APPROVAL_REQUEST] == ["echo one"]
+            assert "Second: two" in text_of(events)
+        finally:
+            await client.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import test_snapshots  # noqa: F401  (points the snapshot extension at the top-level snapshots/ folder)
-from asking_backend import AskingBackend
+from asking_backend import AskingBackend, asking_agent
 from review_helpers import until
 from server_kit import all_idle, model_config, start_server, text_of
 from server_kit import until as server_until
@@ -54,7 +54,7 @@ class InboxApp(CockpitApp):
         self.approved_before = list(approved_before)
 
     async def on_mount(self) -> None:  # runs before CockpitApp.on_mount (Textual walks the MRO)
-        self.client = engine = await Engine.open(self.home, self.config, agent_factory=AskingBackend)
+        self.client = engine = await Engine.open(self.home, self.config, agent_factory=asking_agent)
         self.sessions_made = await engine.create_sessions(self.repo, name="agent", count=len(self.plan))
         first = self.sessions_made[0]
         for command in self.approved_before:

@@ -40,7 +40,7 @@ class ApprovalGate:
 
     async def refusal(self, tool: str, args: Mapping[str, Any]) -> str:
         """"" when the call may run, else the refusal (one line) the agent reads."""
-        self._follow_config()
+        await self._follow_config()
         verdict = self.policy.decide(tool, args)
         if verdict.decision == "auto":
             return ""
@@ -61,10 +61,10 @@ class ApprovalGate:
             return ""
         return "denied by the person" + (f": {decision.reason}" if decision.reason else "")
 
-    def _follow_config(self) -> None:
+    async def _follow_config(self) -> None:
         """Decide under the repository's approval settings as they are now: a rule the person
         adds while agents run (the inbox's "always allow") applies to their next command."""
-        approval = self.host.config.approval
+        approval = await self.host.current_approval()
         if approval != self._approval:
             self._approval = approval
             self.policy = _policy(approval, self.sandboxed)
