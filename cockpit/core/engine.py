@@ -44,6 +44,10 @@ from cockpit.core.verify import verify_command
 from cockpit.errors import CockpitError, ConfigError, NotFound
 
 COALESCE_INTERVAL = 0.5
+#: Sessions whose post-turn work (checkpoint, diff stat, verify) runs at once; the rest wait.
+#: Each starts git processes, and starting one holds the event loop for a few milliseconds: a
+#: hundred sessions ending their turns together otherwise stalled commands for a quarter second.
+AFTER_TURN_SLOTS = 4
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -68,6 +72,7 @@ class Engine:
         store.on_blocked = self._storage_changed
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # background work to finish before close
+        self._after_turn_slots = asyncio.Semaphore(AFTER_TURN_SLOTS)
         self.review = Review(self)
         self.landing = Landing(self)
         self.services = {feature.name: feature.service(self) for feature in registry.features()}
@@ -165,7 +170,7 @@ class Engine:
         for host in list(self.hosts.values()):
             await self._stop_agent(host)
         if isinstance(self.agent_factory, AgentRuntime):
-            await self.agent_factory.close()
+            await self.agent_factory.shutdown()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -207,9 +212,10 @@ class Engine:
             return
         tree = None
         review = self.config_for(session).review
-        if review.checkpoints and not any(s.owns(session.id) for s in self.services.values()):
-            tree = await self.review.checkpoint_turn(session)
-        await self.review.report_diffstat(session, tree)
+        async with self._after_turn_slots:  # (verify may take minutes: it does not hold a slot)
+            if review.checkpoints and not any(s.owns(session.id) for s in self.services.values()):
+                tree = await self.review.checkpoint_turn(session)
+            await self.review.report_diffstat(session, tree)
         if review.verify_after_turn and review.verify:
             await self.landing.verify(session.id)
         await self.review.deliver_notes(session)

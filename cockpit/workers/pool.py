@@ -197,10 +197,14 @@ class WorkerPool:
         worker.backends[host.session.id] = backend
         return backend
 
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"pid": w.pid, "sessions": len(w.backends)} for w in self.workers]
+
     def worker_of(self, session_id: str) -> WorkerProcess | None:
         return next((w for w in self.workers if session_id in w.backends), None)
 
-    async def close(self) -> None:
+    async def shutdown(self) -> None:
+        """Close every worker (each closes its agents) and wait for them to exit."""
         self.closing = True
         await asyncio.gather(*(worker.close() for worker in self.workers), return_exceptions=True)
 
@@ -232,7 +236,10 @@ class RemoteBackend:
         host.on_state = self._mirror_state
 
     async def send(self, text: str) -> None:
-        await self._call("send", text=text)
+        """Handed to the worker without waiting for it: a worker busy streaming for its other
+        agents must not hold up the person's command (the text is already in the transcript)."""
+        channel = await self.worker.ready()
+        channel.notify("send", self._id, urgent=True, text=text)
 
     async def interrupt(self) -> None:
         await self._call("interrupt")
