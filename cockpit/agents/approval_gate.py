@@ -28,8 +28,9 @@ class ApprovalGate:
 
     def __init__(self, host: AgentHost, approval: ApprovalConfig, sandboxed: bool):
         self.host = host
-        self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny,
-                                     sandboxed=sandboxed)
+        self.sandboxed = sandboxed
+        self._approval = approval
+        self.policy = _policy(approval, sandboxed)
         self._always: set[tuple[str, str]] = set()
         self._granted_once: deque[tuple[str, str]] = deque(maxlen=_GRANTS_KEPT)
 
@@ -39,6 +40,7 @@ class ApprovalGate:
 
     async def refusal(self, tool: str, args: Mapping[str, Any]) -> str:
         """"" when the call may run, else the refusal (one line) the agent reads."""
+        await self._follow_config()
         verdict = self.policy.decide(tool, args)
         if verdict.decision == "auto":
             return ""
@@ -58,3 +60,16 @@ class ApprovalGate:
                 self._always.add(key)
             return ""
         return "denied by the person" + (f": {decision.reason}" if decision.reason else "")
+
+    async def _follow_config(self) -> None:
+        """Decide under the repository's approval settings as they are now: a rule the person
+        adds while agents run (the inbox's "always allow") applies to their next command."""
+        approval = await self.host.current_approval()
+        if approval != self._approval:
+            self._approval = approval
+            self.policy = _policy(approval, self.sandboxed)
+
+
+def _policy(approval: ApprovalConfig, sandboxed: bool) -> ApprovalPolicy:
+    return ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny,
+                          sandboxed=sandboxed)

@@ -171,6 +171,35 @@ def ls_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+async def _inbox(args: argparse.Namespace) -> int:
+    from cockpit.inbox.groups import group_pending
+
+    async with connected(args) as client:
+        groups = group_pending(await client.execute({"cmd": "inbox_pending"}))
+        suggestions = await client.execute({"cmd": "inbox_suggestions"})
+    if args.json:
+        print_json({"groups": [{"label": g.label, "count": len(g.requests), "patterns": list(g.shape.patterns),
+                                "requests": g.requests} for g in groups], "suggestions": suggestions})
+        return 0
+    for line in inbox_lines(groups, suggestions):
+        print(line)
+    return 0
+
+
+def inbox_lines(groups: list[Any], suggestions: list[dict[str, Any]]) -> list[str]:
+    """`inbox` for a person: a line per group of pending requests, its sessions under it, then
+    the rules past answers suggest."""
+    lines = [] if groups else ["nothing is waiting for approval"]
+    for group in groups:
+        lines.append(f"{len(group.requests):>4}× {visible(group.label)}")
+        names = dict.fromkeys(f"@{r['number']}" for r in group.requests)
+        lines.append(f"      {' '.join(names)}")
+    for suggestion in suggestions:
+        lines.append(f"suggested: you approved `{visible(suggestion['label'])}` {suggestion['approved']} times in "
+                     f"{visible(suggestion['repo'])}: allow it from the screen's inbox (I, then w)")
+    return lines
+
+
 async def _rm(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
@@ -416,6 +445,8 @@ def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> dict[str, Ha
     new.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     new.add_argument("--fork", default=None, metavar="SESSION", help="start from another session's state")
 
+    verb("inbox", "pending approvals of every session, grouped by what they ask")
+
     ls = verb("ls", "list sessions")
     ls.add_argument("--all", action="store_true", help="include archived and merged sessions")
 
@@ -467,7 +498,7 @@ def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> dict[str, Ha
     wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
 
     return {
-        "new": _sync(_new), "ls": _sync(_ls), "rm": _sync(_rm), "send": _sync(_send),
+        "new": _sync(_new), "ls": _sync(_ls), "inbox": _sync(_inbox), "rm": _sync(_rm), "send": _sync(_send),
         "approve": _one_session_verb("approve", "approved", "id", "always", "reason"),
         "deny": _one_session_verb("deny", "denied", "id", "reason"),
         "interrupt": _one_session_verb("interrupt", "interrupted"),

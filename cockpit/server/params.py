@@ -34,6 +34,8 @@ TYPES: dict[str, str] = {
     "cols": WHOLE, "rows": WHOLE, "start": FLAG,
     # experiments
     "file": TEXT, "overrides": OBJECT,
+    # the approval inbox's rules
+    "patterns": LIST, "commands": LIST,
     # the protocol's own methods
     "protocol": TEXT, "client": TEXT, "tail": WHOLE, "after": WHOLE, "before": WHOLE, "limit": WHOLE,
 }

@@ -66,6 +66,7 @@ class CockpitApp(App[None]):
         Binding("a", "approve", "approve", id="approval.approve"),
         Binding("A", "approve_marked", "approve marked", show=False, id="approval.approve_marked"),
         Binding("d", "deny", "deny", id="approval.deny"),
+        Binding("I", "inbox", "inbox", id="approval.inbox"),
         Binding("x", "interrupt", "interrupt", id="session.interrupt"),
         Binding("r", "resume", "resume", show=False, id="session.resume"),
         Binding("c", "create", "new", id="session.new"),
@@ -434,6 +435,11 @@ class CockpitApp(App[None]):
         reason = await self.push_screen_wait(TextPrompt("Deny: reason for the agent (optional)"))
         if reason is not None:
             await self.run_command({"cmd": "deny", "session": session_id, "reason": reason})
+
+    def action_inbox(self) -> None:
+        from cockpit.ui.inbox import InboxScreen
+
+        self.push_screen(InboxScreen(self))
 
     async def action_resume(self) -> None:
         await self.command_each("resume", self.targets())

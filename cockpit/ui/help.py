@@ -43,6 +43,7 @@ DESCRIPTIONS = {
     "approval.approve": "approve the focused pane's pending request",
     "approval.approve_marked": "approve every marked pane that is waiting",
     "approval.deny": "deny the pending request (asks for a reason)",
+    "approval.inbox": "inbox: all pending approvals grouped by what they ask, one key a group",
     "session.interrupt": "interrupt the focused / marked agents",
     "session.resume": "resume: run the agent again on its conversation (after an error or restart)",
     "session.new": "new session (or a fan-out of N)",
@@ -113,6 +114,12 @@ REVIEW_DESCRIPTIONS = {
     "queue.earlier": "move the selected session earlier",
     "queue.later": "move the selected session later",
     "queue.plan": "plan again",
+    "inbox.close": "back to the grid",
+    "inbox.approve": "approve every request of the selected group",
+    "inbox.deny": "deny every request of the selected group (one reason for all)",
+    "inbox.allow": "always allow the group's shape in its repository: shows the .cockpit.toml diff, then writes it",
+    "inbox.down": "next group",
+    "inbox.up": "previous group",
 }
 
 ROUTER_SYNTAX: tuple[tuple[str, str], ...] = (
@@ -181,14 +188,15 @@ def _screen_rows(app: Any, title: str, screen_bindings: Any, overrides: dict[str
 
 
 def review_rows(app: Any) -> list[tuple[str, str, str, str]]:
-    """The merge view's, compare view's and queue view's keys, keymap applied."""
+    """The keys of the views opened from the grid (merge, compare, queue, inbox), keymap applied."""
     from cockpit.ui.compare_view import CompareScreen
     from cockpit.ui.diff_view import DiffView
+    from cockpit.ui.inbox import InboxScreen
     from cockpit.ui.merge_view import MergeScreen
     from cockpit.ui.queue_view import QueueScreen
 
     views = (("Merge view", [*MergeScreen.BINDINGS, *DiffView.BINDINGS]), ("Compare view", CompareScreen.BINDINGS),
-             ("Merge queue view", QueueScreen.BINDINGS))
+             ("Merge queue view", QueueScreen.BINDINGS), ("Approval inbox", InboxScreen.BINDINGS))
     return [
         (title, binding_id, key_display(app, binding, keys),
          REVIEW_DESCRIPTIONS.get(binding_id) or DESCRIPTIONS.get(binding_id, binding.description))
