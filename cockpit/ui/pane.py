@@ -73,6 +73,7 @@ class AgentPane(Widget, can_focus=True):
         self.marked = False
         self.dirty = False
         self.header_dirty = False
+        self.show_repo = False  # the screen shows sessions of several repositories: name this one's
         self.stats: dict[str, Any] = {}
         self.spinner = ""
         self._painted_scrolls = -1
@@ -200,7 +201,8 @@ class AgentPane(Widget, can_focus=True):
         else:
             style = styles["header"]
         text = header_text(
-            self.session, marked=self.marked, spinner=self.spinner, stats=self.stats, focused=self.has_focus
+            self.session, marked=self.marked, spinner=self.spinner, stats=self.stats, focused=self.has_focus,
+            repo=self.show_repo,
         )
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
