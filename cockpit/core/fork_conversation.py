@@ -40,3 +40,9 @@ def acp_session_of(events: Iterable[Event], agent: str) -> str:
         if event.kind == ev.NOTICE and event.data.get("acp_session") and event.data.get("agent") == agent:
             found = str(event.data["acp_session"])
     return found
+
+
+def acp_fork_source(events: Iterable[Event], agent: str) -> str:
+    """The source's ACP session a fork's agent `agent` should fork, "" when it is no fork."""
+    return next((str(e.data[ACP_FORK_OF]) for e in events
+                 if e.kind == ev.NOTICE and e.data.get(ACP_FORK_OF) and e.data.get("agent") == agent), "")
