@@ -23,11 +23,11 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, paths: ServerPaths) -> int:
-    from cockpit.agents.factory import make_agent
     from cockpit.server.daemon import run_server
+    from cockpit.workers.pool import WorkerPool
 
     load_config()  # only the user's file: each repository's own applies to its sessions alone
-    asyncio.run(run_server(paths, None, make_agent, on_ready=lambda line: print(line, file=sys.stderr, flush=True)))
+    asyncio.run(run_server(paths, None, WorkerPool(), on_ready=lambda line: print(line, file=sys.stderr, flush=True)))
     return 0
 
 
