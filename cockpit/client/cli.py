@@ -164,12 +164,15 @@ async def _ls(args: argparse.Namespace) -> int:
 
 
 def ls_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """`ls` for a person: a PAUSED line first while the engine holds its agents, then a row each."""
+    """`ls` for a person: a PAUSED line first while the engine holds its agents, then a row each
+    (naming its repository when the sessions are of several)."""
     if not rows:
         return ["no sessions (create one with `cockpit new --task ...`)"]
     paused = next((s["paused"] for s in rows if s.get("paused")), "")
     lines = [f"PAUSED  {visible(paused)}"] if paused else []
-    shown = [(s, visible(s["name"]), visible(s["branch"])) for s in rows]
+    several = len({s.get("repo", "") for s in rows}) > 1  # then names read `repo:name`, as `@repo:` targets them
+    shown = [(s, visible(f"{s['repo']}:{s['name']}" if several and s.get("repo") else s["name"]), visible(s["branch"]))
+             for s in rows]
     name_width = max(cell_len(name) for _, name, _ in shown)  # columns line up in terminal cells
     branch_width = max(cell_len(branch) for _, _, branch in shown)
     for s, name, branch in shown:
