@@ -145,6 +145,7 @@ async def test_a_read_only_session_reads_the_main_checkout_and_cannot_write(open
         await engine.approve(session.id)
         await wait_state(engine, session.id, State.IDLE, timeout=60)
     results = of(await engine.transcript(session.id), ev.TOOL_RESULT)
+    assert "This session is read-only" in server.requests[0]["messages"][0]["content"]
     assert "hello" in results[0]["output"]
     assert results[1]["output"].startswith("denied: this session is read-only")
     assert (repo / "README.md").read_text() == "hello\n" and not (repo / "written.txt").exists()
