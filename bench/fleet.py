@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import percentile
+from _common import percentile, start_sim
 
 from cockpit.core import events as ev
 
@@ -31,24 +31,15 @@ _HERE = Path(__file__).resolve().parent
 COMMAND_PERIOD_S = 0.05  # the client's pace: 20 command rounds a second
 
 
-def start_sim(folder: Path, name: str, scenario: dict[str, Any]) -> tuple[subprocess.Popen[str], str]:
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps({"name": name, **scenario}))
-    proc = subprocess.Popen([sys.executable, "-m", "cockpit.sim", "--scenario", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline() if proc.stdout else ""
-    return proc, line.strip().rsplit(" ", 1)[-1]
-
-
 def start_model(folder: Path, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
     words = " ".join(["{sent_at}"] * int(rate * seconds))
-    return start_sim(folder, "stream", {"tokens_per_s": rate, "final": words, "steps": []})
+    return start_sim(folder, {"name": "stream", "tokens_per_s": rate, "final": words, "steps": []})
 
 
 def start_asker(folder: Path) -> tuple[subprocess.Popen[str], str]:
     ask = {"text": "checking", "tool_calls": [{"name": "run_shell", "arguments": {"command": "true"}}],
            "times": 1_000_000}
-    return start_sim(folder, "asker", {"tokens_per_s": 0, "steps": [ask]})
+    return start_sim(folder, {"name": "asker", "tokens_per_s": 0, "steps": [ask]})
 
 
 def fleet_config(model_url: str, asker_url: str = "", workers: int = 0) -> Any:

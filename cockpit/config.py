@@ -28,6 +28,7 @@ LayoutName = Literal["tiled", "even-horizontal", "even-vertical", "main-vertical
 AgentKind = Literal["llm", "acp", "terminal"]
 MergeStrategy = Literal["squash", "merge", "rebase"]
 AfterMerge = Literal["keep", "remove-worktree", "remove"]
+ModelRoute = Literal["auto", "litellm"]
 
 
 def _ranged(default: Any, low: float, high: float | None) -> Any:
@@ -49,6 +50,10 @@ class ModelConfig:
     retries: int = _ranged(4, 0, 100)  # after a 429 / 5xx / timeout / dropped stream
     retry_base_s: float = _ranged(1.0, 0.0, 3600.0)  # first back-off; doubles each try
     stall_timeout_s: float = _ranged(90.0, 0.001, 86400.0)  # no chunk for this long = a dropped stream
+    #: "auto": an `openai/…` model with an `api_base` streams through the cockpit's own
+    #: OpenAI-wire client (far less CPU per chunk), every other model through litellm;
+    #: "litellm": always litellm.
+    route: ModelRoute = "auto"
 
 
 @dataclass

@@ -114,7 +114,7 @@ def test_unknown_agent_names_the_configured_ones():
         (
             '[models.fast]\nmodl = "x"\n',
             "F: unknown key 'models.fast.modl' (expected one of: api_base, api_key_env, context_window, "
-            "max_output_tokens, model, retries, retry_base_s, stall_timeout_s, temperature)",
+            "max_output_tokens, model, retries, retry_base_s, route, stall_timeout_s, temperature)",
         ),
         ("colour = 1\n", "F: unknown key 'colour' (expected one of: agents, approval, budgets, defaults, "
          "keys, layouts, models, notify, review, sandbox, theme, ui, workers, worktrees)"),

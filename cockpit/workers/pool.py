@@ -193,6 +193,9 @@ class WorkerPool:
         worker.backends[host.session.id] = backend
         return backend
 
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"pid": w.pid, "sessions": len(w.backends)} for w in self.workers]
+
     def worker_of(self, session_id: str) -> WorkerProcess | None:
         return next((w for w in self.workers if session_id in w.backends), None)
 
