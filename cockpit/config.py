@@ -110,6 +110,8 @@ class WorktreeConfig:
 
     copy: list[str] = field(default_factory=list, metadata={"inside": True})  # copied from the main checkout
     symlink: list[str] = field(default_factory=list, metadata={"inside": True})  # symlinked from the main checkout
+    #: Monorepos: check out only these folders (`git sparse-checkout set --cone`); empty = all.
+    sparse: list[str] = field(default_factory=list, metadata={"inside": True})
     setup: str = ""  # shell command run in the new worktree
     teardown: str = ""  # shell command run before the worktree is removed
     setup_timeout: float = _ranged(600.0, 0.001, 86400.0)

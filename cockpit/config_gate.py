@@ -19,7 +19,7 @@ from cockpit.agents.policy import PRESETS
 #: Dotted keys an untrusted file may set as it likes (a table name allows all its keys).
 SAFE = frozenset({
     "theme", "layouts", "ui", "defaults.base_ref", "notify.bell", "notify.desktop",
-    "worktrees.copy", "worktrees.symlink", "worktrees.setup_timeout", "worktrees.port_base",
+    "worktrees.copy", "worktrees.symlink", "worktrees.sparse", "worktrees.setup_timeout", "worktrees.port_base",
     "worktrees.port_block",
     "review.verify_after_turn", "review.verify_timeout", "review.gate_on_verify", "review.strategy",
     "review.target", "review.after_merge", "review.checkpoints", "review.watch", "review.large_file_lines",

@@ -38,6 +38,10 @@ SYSTEM_PROMPT = """You are a coding agent working in a git worktree at {root}.
 Use the tools to inspect and change files and to run commands; every path is relative to the
 worktree and you cannot leave it. Make focused changes, run the project's tests when you change
 code, and finish with a short summary of what you did."""
+#: Said instead of the first line for a read-only session, so the model does not try to write.
+READ_ONLY_PROMPT = """You are a coding agent reading the main checkout of a git repository at {root}.
+This session is read-only: writing or editing files is refused and commands cannot change any
+file. Read, search and run read-only commands, then answer with what you found."""
 
 
 class LLMAgent:
@@ -84,7 +88,7 @@ class LLMAgent:
     # -- the loop ------------------------------------------------------------------------------
 
     def _system_prompt(self) -> str:
-        prompt = SYSTEM_PROMPT.format(root=self.host.worktree)
+        prompt = (READ_ONLY_PROMPT if self.host.session.read_only else SYSTEM_PROMPT).format(root=self.host.worktree)
         for name in MEMORY_FILES:
             path = Path(self.host.worktree) / name
             if path.is_file():

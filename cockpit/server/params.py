@@ -27,6 +27,7 @@ TYPES: dict[str, str] = {
     "task": TEXT, "data": TEXT,
     # creating sessions
     "repo": TEXT, "base_ref": TEXT, "agent": TEXT, "model": TEXT, "count": WHOLE, "fork_of": TEXT,
+    "branch": TEXT, "worktree": TEXT, "read_only": FLAG,
     # review and landing
     "path": TEXT, "hunk": WHOLE, "digest": TEXT, "n": WHOLE, "target": TEXT, "strategy": TEXT,
     "delete_branch": FLAG, "revoke": FLAG,

@@ -79,6 +79,7 @@ class CockpitApp(App[None]):
         Binding("C", "compare", "compare", show=False, id="compare.open"),
         Binding("Q", "queue", "merge queue", show=False, id="queue.open"),
         Binding("v", "verify", "verify", show=False, id="verify.run"),
+        Binding("R", "filter_repo", "repository", show=False, id="layout.repo"),
         Binding("L", "cycle_layout", "layout", id="layout.cycle"),
         Binding("T", "cycle_theme", "theme", id="theme.cycle"),
         Binding("]", "page(1)", "next page", show=False, id="page.next"),
@@ -285,7 +286,8 @@ class CockpitApp(App[None]):
         self._refresh_status()
 
     def _refresh_status(self) -> None:
-        label = "  │  ".join(part for part in (self.label, self._status_note) if part)
+        shown = f"repo {self.grid.repo_filter} (R: next)" if self.grid.repo_filter else ""
+        label = "  │  ".join(part for part in (self.label, shown, self._status_note) if part)
         text = status_text(
             list(self.sessions.values()), label=label, tokens_per_s=self.tokens_per_second(),
             budgets=self.config.budgets, page=self.grid.page, pages=len(self.grid.pages),
@@ -347,7 +349,7 @@ class CockpitApp(App[None]):
             _focus_now(self.grid.panes[target])
 
     def action_cycle(self, step: int) -> None:
-        order = self.grid.order
+        order = self.grid.shown
         if not order:
             return
         current = self.focused_id
@@ -542,6 +544,21 @@ class CockpitApp(App[None]):
     @work(group="verify")
     async def action_verify(self) -> None:
         await self.command_each("verify", self.targets())
+
+    def action_filter_repo(self) -> None:
+        """Show only the next repository's sessions (in name order), then all of them again."""
+        repos = ["", *self.grid.repos()]
+        if len(repos) < 3 and not self.grid.repo_filter:
+            self.status_note("one repository here: nothing to filter", 3)
+            return
+        following = repos[(repos.index(self.grid.repo_filter) + 1) % len(repos)] if self.grid.repo_filter in repos else ""
+        self.show_repo(following)
+
+    def show_repo(self, repo: str) -> None:
+        """Page only `repo`'s sessions ("" = every repository's)."""
+        self.grid.filter_repo(repo)
+        self._refresh_status()
+        self._focus_first()
 
     def action_cycle_layout(self) -> None:
         name = self.grid.cycle_layout()

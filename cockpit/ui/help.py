@@ -57,6 +57,7 @@ DESCRIPTIONS = {
     "queue.open": "merge queue: overlaps, conflicts, order; land the marked (or all open) sessions",
     "verify.run": "verify: run [review] verify in the focused / marked worktrees",
     "layout.cycle": "next layout",
+    "layout.repo": "show one repository's sessions (the next one each time), then all",
     "theme.cycle": "next theme",
     "page.next": "next page of panes",
     "page.previous": "previous page of panes",
