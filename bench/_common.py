@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,8 +33,25 @@ def parse_args(description: str, extend: Callable[[argparse.ArgumentParser], Non
     return parser.parse_args()
 
 
+def start_sim(folder: Path, scenario: dict[str, Any]) -> tuple[subprocess.Popen[str], str]:
+    """The scripted model server (`cockpit.sim`) playing `scenario` in its own process, so its CPU
+    is not counted; returns the process and its base URL. Terminate the process when done."""
+    path = folder / "scenario.json"
+    path.write_text(json.dumps(scenario))
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit.sim", "--scenario", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=_ROOT)
+    line = proc.stdout.readline() if proc.stdout else ""
+    return proc, line.strip().rsplit(" ", 1)[-1]
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q`th percentile (NaN for no values)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 class Timer:

@@ -24,17 +24,15 @@ Usage: python bench/experiment.py [--quick] [--json] [--dir SCRATCH] [--agents N
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import Report, parse_args
+from _common import Report, parse_args, start_sim
 
 from cockpit.agents.factory import make_agent
 from cockpit.agents.llm_client import litellm
@@ -76,12 +74,7 @@ def ideas(count: int, seed: int = 1) -> dict[str, Any]:
 
 
 def start_server(folder: Path, count: int) -> tuple[subprocess.Popen[str], str]:
-    scenario = folder / "ideas.json"
-    scenario.write_text(json.dumps(ideas(count)))
-    proc = subprocess.Popen([sys.executable, "-m", "cockpit.sim", "--scenario", str(scenario)],
-                            stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline() if proc.stdout else ""
-    return proc, line.strip().rsplit(" ", 1)[-1]
+    return start_sim(folder, ideas(count))
 
 
 async def run_experiment(engine: Engine, repo: Path, name: str, agents: int, budget: dict[str, Any],

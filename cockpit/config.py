@@ -25,9 +25,10 @@ from cockpit.errors import ConfigError
 Decision = Literal["auto", "ask", "deny"]
 Preset = Literal["read-only", "ask-shell", "auto"]
 LayoutName = Literal["tiled", "even-horizontal", "even-vertical", "main-vertical", "main-horizontal"]
-AgentKind = Literal["llm", "acp", "terminal"]
+AgentKind = Literal["llm", "acp", "terminal", "conductor"]
 MergeStrategy = Literal["squash", "merge", "rebase"]
 AfterMerge = Literal["keep", "remove-worktree", "remove"]
+ModelRoute = Literal["auto", "litellm"]
 
 
 def _ranged(default: Any, low: float, high: float | None) -> Any:
@@ -49,6 +50,10 @@ class ModelConfig:
     retries: int = _ranged(4, 0, 100)  # after a 429 / 5xx / timeout / dropped stream
     retry_base_s: float = _ranged(1.0, 0.0, 3600.0)  # first back-off; doubles each try
     stall_timeout_s: float = _ranged(90.0, 0.001, 86400.0)  # no chunk for this long = a dropped stream
+    #: "auto": an `openai/…` model with an `api_base` streams through the cockpit's own
+    #: OpenAI-wire client (far less CPU per chunk), every other model through litellm;
+    #: "litellm": always litellm.
+    route: ModelRoute = "auto"
 
 
 @dataclass
@@ -76,6 +81,9 @@ class ApprovalConfig:
     tools: dict[str, Decision] = field(default_factory=dict)
     shell_allow: list[str] = field(default_factory=list)
     shell_deny: list[str] = field(default_factory=list)
+    #: Shell commands (globs, as shell_allow) a plan's conductor may approve for its sessions on the
+    #: person's behalf; every other request waits for the person. Empty: the conductor approves nothing.
+    conductor: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +110,8 @@ class WorktreeConfig:
 
     copy: list[str] = field(default_factory=list, metadata={"inside": True})  # copied from the main checkout
     symlink: list[str] = field(default_factory=list, metadata={"inside": True})  # symlinked from the main checkout
+    #: Monorepos: check out only these folders (`git sparse-checkout set --cone`); empty = all.
+    sparse: list[str] = field(default_factory=list, metadata={"inside": True})
     setup: str = ""  # shell command run in the new worktree
     teardown: str = ""  # shell command run before the worktree is removed
     setup_timeout: float = _ranged(600.0, 0.001, 86400.0)
@@ -194,6 +204,7 @@ _MODEL_APIS = ["api.anthropic.com", "api.openai.com", "generativelanguage.google
 BUILTIN_AGENTS: dict[str, dict[str, Any]] = {
     "builtin": {},
     "shell": {"kind": "terminal"},
+    "conductor": {"kind": "conductor"},  # plans' conductors (`cockpit plan`); its model: `model`
     "claude": {"kind": "acp", "command": ["npx", "--yes", "@zed-industries/claude-agent-acp"],
                "pass_env": ["ANTHROPIC_API_KEY"], "writable": ["~/.claude", *_NPX["writable"]],
                "allow_hosts": ["api.anthropic.com", "statsig.anthropic.com", *_NPX["allow_hosts"]]},

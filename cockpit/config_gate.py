@@ -19,7 +19,7 @@ from cockpit.agents.policy import PRESETS
 #: Dotted keys an untrusted file may set as it likes (a table name allows all its keys).
 SAFE = frozenset({
     "theme", "layouts", "ui", "defaults.base_ref", "notify.bell", "notify.desktop",
-    "worktrees.copy", "worktrees.symlink", "worktrees.setup_timeout", "worktrees.port_base",
+    "worktrees.copy", "worktrees.symlink", "worktrees.sparse", "worktrees.setup_timeout", "worktrees.port_base",
     "worktrees.port_block",
     "review.verify_after_turn", "review.verify_timeout", "review.gate_on_verify", "review.strategy",
     "review.target", "review.after_merge", "review.checkpoints", "review.watch", "review.large_file_lines",
@@ -81,6 +81,8 @@ def _narrow_approval(raw: dict[str, Any], base: Any, kept: dict[str, Any], ignor
         out["shell_deny"] = [*base.shell_deny, *[p for p in raw["shell_deny"] if p not in base.shell_deny]]
     if "shell_allow" in raw:
         ignored.append("approval.shell_allow")
+    if "conductor" in raw:  # whatever it names, it lets an agent approve more
+        ignored.append("approval.conductor")
     if out:
         kept["approval"] = out
 

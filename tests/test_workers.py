@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +24,7 @@ from cockpit.sim import ScriptedLLMServer
 from cockpit.workers.pool import RemoteBackend, WorkerPool
 
 pytestmark = pytest.mark.asyncio
+FAKE_ACP_AGENT = Path(__file__).with_name("fake_acp_agent.py")
 
 
 @pytest.fixture
@@ -47,6 +49,18 @@ async def until(condition, what: str, timeout: float = 30.0):
     return value
 
 
+async def turns_ended(subscription, count: int, timeout: float = 60.0) -> None:
+    """Wait for `count` turn ends on a subscription taken before the sends (a send only hands
+    the text to the worker: the session is still idle right after it)."""
+    async with asyncio.timeout(timeout):
+        for _ in range(count):
+            await subscription.get()
+
+
+def turn_ends(engine):
+    return engine.subscribe(accept=lambda e: e.kind == ev.TURN_END)
+
+
 def settled(engine, *sessions) -> bool:
     return all(engine.sessions[s.id].state in (State.IDLE, State.ERROR) for s in sessions)
 
@@ -59,10 +73,11 @@ async def test_agents_stream_from_niced_worker_processes_spread_over_the_workers
     pool = WorkerPool()
     engine = await open_engine(sim_config(server.url), pool)
     sessions = await engine.create_sessions(repo, name="w", count=4)
+    ends = turn_ends(engine)
     for session in sessions:
         server.set_scenario({"steps": [{"text": f"hello from {session.id}"}]}, session=session.id)
         await engine.send(session.id, "go")
-    await until(lambda: settled(engine, *sessions), "every session finished its turn")
+    await turns_ended(ends, 4)
     for session in sessions:
         assert engine.sessions[session.id].state == State.IDLE
         assert await texts(engine, session.id) == f"hello from {session.id}"
@@ -89,8 +104,9 @@ async def test_an_approval_is_asked_in_the_engine_and_answered_in_the_worker(ope
     await until(lambda: engine.hosts[session.id].pending, "the agent asked")
     assert engine.sessions[session.id].state == State.WAITING
     assert not (session.path / "made.txt").exists()
+    ends = turn_ends(engine)
     await engine.approve(session.id)
-    await until(lambda: settled(engine, session), "the turn ended")
+    await turns_ended(ends, 1)
     assert (session.path / "made.txt").exists()
     assert (await texts(engine, session.id)).endswith("made")
 
@@ -154,9 +170,40 @@ async def test_a_killed_worker_takes_only_its_sessions_down_and_they_resume(open
         assert engine.sessions[sid].state_detail == "agent worker died (killed by SIGKILL)"
         before = await texts(engine, sid)
         assert before and words.startswith(before)  # what arrived before the kill was kept
+    ends = turn_ends(engine)
     for sid in doomed:
         await engine.resume(sid)
-    await until(lambda: all(engine.sessions[sid].state == State.IDLE for sid in doomed), "they resumed", timeout=60)
+    await turns_ended(ends, 2)
     for sid in doomed:
         assert (await texts(engine, sid)).endswith("resumed fine")
     assert victim.pid is not None and victim.pid != os.getpid()  # a new worker took its place
+
+
+async def test_an_acp_agent_runs_under_a_worker_and_edits_after_approval(open_engine, repo):
+    """An ACP agent program is the worker's child; its permission request and file write cross
+    to the engine and back."""
+    config = Config()
+    config.workers = WorkersConfig(count=1)
+    config.sandbox.enabled = False
+    config.agents["fake"] = AgentConfig(kind="acp", command=[sys.executable, str(FAKE_ACP_AGENT)])
+    pool = WorkerPool()
+    engine = await open_engine(config, pool)
+    (session,) = await engine.create_sessions(repo, name="acp", agent="fake")
+    ends = turn_ends(engine)
+    await engine.send(session.id, "hello")
+    await turns_ended(ends, 1)
+    assert "Hello, world" in await texts(engine, session.id)
+    await engine.send(session.id, "edit notes.txt written-by-acp")
+    await until(lambda: engine.hosts[session.id].pending, "the agent asked to edit")
+    await engine.approve(session.id)
+    await until(lambda: (session.path / "notes.txt").exists(), "the file was written")
+    assert (session.path / "notes.txt").read_text() == "written-by-acp"
+    agent_pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == pool.workers[0].pid]
+    assert agent_pids, "the ACP agent runs as the worker's child"
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0

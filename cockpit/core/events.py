@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 # Session lifecycle
@@ -44,6 +44,7 @@ MERGED = "merged"  # the session's change landed on its target (or a pull reques
 # Experiment loops (cockpit/experiment)
 EXPERIMENT_RUN = "experiment.run"  # an agent's iteration ended: its results.tsv row and timings
 EXPERIMENT_STATE = "experiment.state"  # (session "") an experiment started, stopped, finished or failed
+PLAN = "plan"  # (session "") a plan was made, proposed, edited, approved or one of its sub-tasks moved on
 # Terminal (PTY) sessions
 TERM_SCREEN = "term.screen"  # changed rows of the emulated screen; live only, never stored
 # Configuration (session "")
@@ -71,7 +72,9 @@ class Event:
     ts: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The event as JSON-able fields. Its `data` is shared, not copied: `asdict` deep-copied
+        it, which made encoding each streamed token for the socket cost more than handling it."""
+        return {"kind": self.kind, "session": self.session, "data": self.data, "seq": self.seq, "ts": self.ts}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))

@@ -65,6 +65,9 @@ def _status(args: argparse.Namespace, paths: ServerPaths) -> int:
         print(f"cockpit server pid {status['pid']} ({status['server_version']}, protocol {status['protocol']}) "
               f"on {status['socket']}\n  up {status['uptime_s']:.0f} s; {status['sessions']} sessions "
               f"({status['live']} working); {status['clients']} clients ({status['attached']} attached)")
+        running = [w for w in status.get("workers", []) if w["pid"]]
+        if running:
+            print("  agent workers: " + ", ".join(f"pid {w['pid']} ({w['sessions']} sessions)" for w in running))
     return 0
 
 

@@ -31,7 +31,8 @@ Scenarios load from TOML or JSON files or from plain dicts; unknown keys and wro
     text = "All green: {last_tool_result_tail}"
 
 `text` may use `{last_tool_result}`, `{last_tool_result_tail}` (its last non-empty line),
-`{last_user}` and `{session}`; other braces are left alone.
+`{last_user}` and `{session}`; other braces are left alone. `{sent_at}` becomes the time each
+chunk holding it is sent (for latency benches that cannot see `x_sent_at`).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Step:
     """
 
     text: str = ""
+    thought: str = ""  # reasoning, streamed as `reasoning_content` deltas before the text
     tool_calls: tuple[ToolCall, ...] = ()
     tokens_per_s: float | None = None  # None: the scenario's rate; 0: as fast as possible
     prompt_tokens: int | None = None  # None: estimated from the request
@@ -200,7 +202,7 @@ class Cursor:
 # -- loading --------------------------------------------------------------------------------------
 
 _STEP_TYPES: dict[str, type | tuple[type, ...]] = {
-    "text": str, "tokens_per_s": (int, float), "prompt_tokens": int, "completion_tokens": int,
+    "text": str, "thought": str, "tokens_per_s": (int, float), "prompt_tokens": int, "completion_tokens": int,
     "finish_reason": str, "times": int, "status": int, "retry_after": (int, float),
     "error_message": str, "stall": (int, float), "malformed_chunk": int, "disconnect": int,
     "malformed_tool_args": bool,

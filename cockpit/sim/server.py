@@ -19,7 +19,7 @@ import json
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -40,8 +40,9 @@ class ScriptedLLMServer:
         self.host = host
         self.port = port
         self.url = ""
-        #: The latest request bodies, oldest first, for tests to inspect.
+        #: The latest request bodies and their headers, oldest first, for tests to inspect.
         self.requests: deque[dict[str, Any]] = deque(maxlen=_REQUESTS_KEPT)
+        self.request_headers: deque[Mapping[str, str]] = deque(maxlen=_REQUESTS_KEPT)
         self._session_scenarios: dict[str, Scenario] = {}
         self._cursors: dict[str, Cursor] = {}
         self._ids = itertools.count(1)
@@ -64,6 +65,7 @@ class ScriptedLLMServer:
         """Forget every cursor and recorded request: all conversations start the script over."""
         self._cursors.clear()
         self.requests.clear()
+        self.request_headers.clear()
 
     def _next_step(self, facts: Facts) -> tuple[Step, Scenario]:
         scenario = self._session_scenarios.get(facts.session, self.scenario)
@@ -152,6 +154,7 @@ class ScriptedLLMServer:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return web.json_response(error_body(400, "the body must be a JSON object with 'messages'"), status=400)
         self.requests.append(body)
+        self.request_headers.append(request.headers.copy())  # names case-insensitive
         facts = Facts.of(body, request.headers)
         step, scenario = self._next_step(facts)
         if step.status:

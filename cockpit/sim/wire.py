@@ -36,8 +36,16 @@ def estimate_tokens(chars: int) -> int:
     return max(1, (chars + 3) // 4)
 
 
+#: Text of a step may hold this: each is replaced by the send time of the chunk carrying it, so a
+#: bench can time delivery end to end even when the client in between drops `x_sent_at`.
+SENT_AT = b"{sent_at}"
+
+
 def stamp(chunk: bytes) -> bytes:
-    return b"%s%.6f}\n\n" % (chunk, time.time())
+    now = time.time()
+    if SENT_AT in chunk:
+        chunk = chunk.replace(SENT_AT, b"%.6f" % now)
+    return b"%s%.6f}\n\n" % (chunk, now)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Reply:
     id: str
     model: str
     text: str
+    thought: str
     tool_calls: tuple[ToolCallOut, ...]
     finish_reason: str
     usage: dict[str, int]
@@ -69,15 +78,17 @@ class Reply:
         )
         prompt = step.prompt_tokens if step.prompt_tokens is not None else estimate_tokens(facts.prompt_chars)
         completion = step.completion_tokens if step.completion_tokens is not None else estimate_tokens(
-            len(text) + sum(len(c.name) + len(c.arguments) for c in calls))
+            len(step.thought) + len(text) + sum(len(c.name) + len(c.arguments) for c in calls))
         return cls(
-            id=f"chatcmpl-sim-{number}", model=model, text=text, tool_calls=calls,
+            id=f"chatcmpl-sim-{number}", model=model, text=text, thought=step.thought, tool_calls=calls,
             finish_reason=step.finish_reason or ("tool_calls" if calls else "stop"),
             usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         )
 
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.text or None}
+        if self.thought:
+            message["reasoning_content"] = self.thought
         if self.tool_calls:
             message["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -112,7 +123,8 @@ class StreamChunks:
             choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
             return head + json.dumps(choice).encode() + b"]" + _STAMP
 
-        deltas = [chunk({"content": word}) for word in tokenize(reply.text)]
+        deltas = [chunk({"reasoning_content": word}) for word in tokenize(reply.thought)]
+        deltas += [chunk({"content": word}) for word in tokenize(reply.text)]
         for index, call in enumerate(reply.tool_calls):
             deltas.append(chunk({"tool_calls": [{"index": index, "id": call.id, "type": "function",
                                                  "function": {"name": call.name, "arguments": ""}}]}))

@@ -73,6 +73,7 @@ class AgentPane(Widget, can_focus=True):
         self.marked = False
         self.dirty = False
         self.header_dirty = False
+        self.show_repo = False  # the screen shows sessions of several repositories: name this one's
         self.stats: dict[str, Any] = {}
         self.collisions: list[dict[str, Any]] = []  # other sessions changing this one's files
         self.spinner = ""
@@ -207,6 +208,7 @@ class AgentPane(Widget, can_focus=True):
         text = header_text(
             self.session, marked=self.marked, spinner=self.spinner, stats=self.stats, focused=self.has_focus,
             collisions=self.collisions,
+            repo=self.show_repo,
         )
         return Strip([Segment(text[:width].ljust(width), style)], width)
 

@@ -33,18 +33,22 @@ VERIFY_MARKS = {"running": "verify …", "passed": "verify ✓", "failed": "veri
 def header_text(
     session: dict[str, Any], *, marked: bool, spinner: str, stats: dict[str, Any], focused: bool = False,
     collisions: Sequence[dict[str, Any]] = (),
+    repo: bool = False,
 ) -> str:
     """`▶◆@3 fix-tests  ⠋ running  ⚠ also changed by @4: a.py  12.3k tok $0.04  3f +40 −2  verify ✓  …`
 
-    Most important first, so a narrow pane still shows who it is and what it is doing.
+    Most important first, so a narrow pane still shows who it is and what it is doing. With
+    `repo` (the screen shows several repositories) the name is `api:fix-tests`, as `@api:` targets
+    it; a read-only session says so next to its state.
     """
     state = session.get("state", "idle")
     icon = spinner if state == "running" and spinner else STATE_ICONS.get(state, "?")
     usage = session.get("usage") or {}
     tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
     parts = [
-        ("▶" if focused else " ") + ("◆" if marked else "") + f"@{session['number']} {session['name']}",
-        f"{icon} {state}",
+        ("▶" if focused else " ") + ("◆" if marked else "") + f"@{session['number']} "
+        + (f"{session['repo']}:" if repo and session.get("repo") else "") + session["name"],
+        f"{icon} {state}" + (" read-only" if session.get("read_only") else ""),
         collision_text(collisions),
         f"{compact_number(tokens)} tok {cost_text(usage)}",
     ]

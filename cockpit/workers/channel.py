@@ -54,6 +54,7 @@ class Channel:
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}  # our calls, by id
         self._serving: dict[int, asyncio.Task[None]] = {}  # their calls we are answering
+        self._noticing: set[asyncio.Future[Any]] = set()  # their async notices still running
         self._pending: list[dict[str, Any]] = []
         self._joinable: dict[tuple[str, str], dict[str, Any]] = {}  # open text runs in `_pending`
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -171,9 +172,14 @@ class Channel:
                 log.warning("no handler for notice %r", message.get("m"))
                 return
             try:
-                handler(message.get("s", ""), **message.get("a", {}))
+                result = handler(message.get("s", ""), **message.get("a", {}))
             except Exception:  # one bad notice must not stop the channel
                 log.exception("notice %r failed", message.get("m"))
+                return
+            if isinstance(result, Awaitable):  # started in arrival order; nobody waits for it
+                task = asyncio.ensure_future(result)
+                self._noticing.add(task)
+                task.add_done_callback(self._notice_done)
 
     async def _answer(self, message: dict[str, Any]) -> None:
         call_id = message["id"]
@@ -197,6 +203,11 @@ class Channel:
             self._queue(reply)
             self._flush()
 
+    def _notice_done(self, task: asyncio.Future[Any]) -> None:
+        self._noticing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("notice failed: %s", task.exception())
+
     def _close(self) -> None:
         self.closed = True
         if self._flush_handle is not None:
@@ -205,7 +216,7 @@ class Channel:
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(ChannelClosed("the agent worker is gone"))
-        for task in self._serving.values():
+        for task in [*self._serving.values(), *self._noticing]:
             task.cancel()
         with contextlib.suppress(Exception):
             self._writer.close()

@@ -148,6 +148,9 @@ class WorkerProcess:
         async def request_approval(session_id: str, tool: str, title: str, detail: str = "") -> dict[str, Any]:
             return asdict(await backend(session_id).host.request_approval(tool, title, detail))
 
+        async def current_approval(session_id: str) -> dict[str, Any]:
+            return asdict(await backend(session_id).host.current_approval())
+
         async def history(session_id: str) -> list[dict[str, Any]]:
             return [event.to_dict() for event in await backend(session_id).host.history()]
 
@@ -158,7 +161,8 @@ class WorkerProcess:
             await backend(session_id).host.hold()
 
         return {"emit": emit, "set_state": set_state, "add_usage": add_usage, "request_approval": request_approval,
-                "history": history, "budget_exceeded": budget_exceeded, "hold": hold}
+                "history": history, "budget_exceeded": budget_exceeded, "hold": hold,
+                "current_approval": current_approval}
 
     async def close(self) -> None:
         if self.channel is not None:
@@ -193,10 +197,14 @@ class WorkerPool:
         worker.backends[host.session.id] = backend
         return backend
 
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"pid": w.pid, "sessions": len(w.backends)} for w in self.workers]
+
     def worker_of(self, session_id: str) -> WorkerProcess | None:
         return next((w for w in self.workers if session_id in w.backends), None)
 
-    async def close(self) -> None:
+    async def shutdown(self) -> None:
+        """Close every worker (each closes its agents) and wait for them to exit."""
         self.closing = True
         await asyncio.gather(*(worker.close() for worker in self.workers), return_exceptions=True)
 
@@ -228,7 +236,10 @@ class RemoteBackend:
         host.on_state = self._mirror_state
 
     async def send(self, text: str) -> None:
-        await self._call("send", text=text)
+        """Handed to the worker without waiting for it: a worker busy streaming for its other
+        agents must not hold up the person's command (the text is already in the transcript)."""
+        channel = await self.worker.ready()
+        channel.notify("send", self._id, urgent=True, text=text)
 
     async def interrupt(self) -> None:
         await self._call("interrupt")
