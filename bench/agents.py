@@ -1,13 +1,15 @@
-"""Many built-in agents streaming at once through litellm, against the same streams read raw.
+"""Many built-in agents streaming at once, against the same streams read raw.
 
 The scripted model server runs in its own process (so its CPU is not counted) and streams a
 long answer at a fixed rate to every conversation. Two phases in the same run:
 - raw: `agents` concurrent streams read by a bare aiohttp SSE client (the floor);
-- engine: `agents` real sessions (Engine + LLMAgent + litellm), events delivered to a
-  subscriber, with text coalesced into the SQLite store as in normal use.
+- engine: `agents` real sessions (Engine + LLMAgent, whose `openai/` model with an api_base
+  streams through `cockpit.agents.openai_wire`), events delivered to a subscriber, with text
+  coalesced into the SQLite store as in normal use.
 Each chunk carries the server's send time (`x_sent_at`); delay = delivery time − send time.
-For the engine the send times are read off litellm's chunks by a thin wrapper around
-`litellm.acompletion`, and matched to the delivered `text.delta` events in order.
+For the engine the send times are read off the chunks by a thin wrapper around
+`openai_wire.stream_chat`, and matched to the delivered `text.delta` events in order.
+(bench/llm_routes.py compares that route with litellm's.)
 
 Figures: `agents`, `p99_delay_ms` (engine), `cpu_ms_per_1k_tokens` (engine process CPU per
 1,000 streamed tokens), `ratio_vs_raw` (engine CPU per token ÷ raw client CPU per token),
@@ -25,14 +27,16 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from _common import Report, parse_args, start_sim
 
+from cockpit.agents import openai_wire
 from cockpit.agents.factory import make_agent
-from cockpit.agents.llm_client import litellm
+from cockpit.agents.llm_client import litellm, stream_completion
 from cockpit.config import Config, ModelConfig
 from cockpit.core import events as ev
 from cockpit.core.engine import Engine
@@ -75,24 +79,19 @@ async def raw_phase(url: str, agents: int) -> tuple[list[float], int, float, flo
 
 
 def trace_send_times() -> dict[str, deque[float]]:
-    """Wrap litellm.acompletion to note each content chunk's server send time, per session."""
+    """Wrap openai_wire.stream_chat to note each content chunk's server send time, per session."""
     sent: dict[str, deque[float]] = defaultdict(deque)
-    module = litellm()
-    original = module.acompletion
+    original = openai_wire.stream_chat
 
-    async def traced(**kwargs: Any) -> Any:
-        stream = await original(**kwargs)
-        queue = sent[kwargs["extra_headers"][SESSION_HEADER]]
+    async def traced(url: str, body: dict[str, Any], headers: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        queue = sent[headers[SESSION_HEADER]]
+        async for chunk in original(url, body, headers):
+            choices = chunk.get("choices")
+            if choices and (choices[0].get("delta") or {}).get("content"):
+                queue.append(chunk[TIMESTAMP_FIELD])
+            yield chunk
 
-        async def chunks() -> Any:
-            async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
-                    queue.append(getattr(chunk, TIMESTAMP_FIELD))
-                yield chunk
-
-        return chunks()
-
-    module.acompletion = traced
+    openai_wire.stream_chat = traced
     return sent
 
 
@@ -105,12 +104,9 @@ async def engine_phase(url: str, agents: int, folder: Path) -> tuple[list[float]
     config.models["default"] = ModelConfig(model="openai/bench", api_base=url, max_output_tokens=100_000)
     engine = await Engine.open(folder / "home", config, agent_factory=make_agent)
     sessions = await engine.create_sessions(repo, name="agent", count=agents)
-    # litellm imports provider code and tokenizers on its first call: keep that out of the window
-    warm = await litellm().acompletion(model="openai/bench", api_base=url, api_key="x", stream=True,
-                                       messages=[{"role": "user", "content": "warm up"}],
-                                       extra_headers={SESSION_HEADER: "warm-up"})
-    async for _ in warm:
-        pass
+    # a first call loads what it needs once (the cost map for the usage): keep that out of the window
+    await stream_completion(config.models["default"], [{"role": "user", "content": "warm up"}], [],
+                            on_text=lambda _: None, on_thought=lambda _: None, headers={SESSION_HEADER: "warm-up"})
     sent = trace_send_times()
     subscription = engine.subscribe(maxsize=1_000_000)
     delays: list[float] = []
