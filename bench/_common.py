@@ -48,6 +48,12 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank `q`th percentile (NaN for no values)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
 class Timer:
     """`with Timer() as t: ...` then `t.seconds`."""
 

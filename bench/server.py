@@ -1,13 +1,17 @@
 """The cockpit server: event delivery over its socket against in-process, and attach time.
 
 Delivery: one process hosts the engine and the socket server, as `cockpit server` does, with
-48 built-in agents streaming at 30 tokens/s from the scripted model (its own process). In the
+64 built-in agents streaming at 30 tokens/s from the scripted model (its own process) through
+agent worker processes. In the
 same run an in-process subscriber and a client in another process attached over the socket
 each note, for every `text.delta`, the time from the engine emitting it to them holding it.
 - `delivery_p99_ratio`: p99 delay over the socket ÷ p99 delay in-process. Target ≤ 2.
 - `server_cpu_pct`: CPU of the server process while streaming with the client attached, in % of
-  one core (agents, store and socket included); `server_cpu_pct_no_client` is the same run with
-  nobody attached, so the difference is what serving the socket costs.
+  one core (store and socket included; the agents run in worker processes); `server_cpu_pct_no_client`
+  is the same run with nobody attached, so the difference is what serving the socket costs.
+- `command_rtt_p99_ms`: meanwhile a third client (`bench/fleet.py`) sends `ls`, `send` and
+  `approve` (of a session that always asks) over the socket 20 times a second; the p99 of
+  their round trips. Target ≤ 50 ms. Per verb: `ls_rtt_p99_ms`, `send_rtt_p99_ms`, `approve_rtt_p99_ms`.
 
 Attach: a store of 50 sessions × 2,000 events served by an idle engine; a client in another
 process connects, says hello and attaches (snapshot + each session's last 400 events, what the
@@ -39,29 +43,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import Report, median, parse_args, start_sim
+from _common import Report, median, parse_args, percentile
 
 from cockpit.core import events as ev
 
 import hostile  # noqa: E402  (after _common, which makes `cockpit` importable)
+from fleet import finish_command_client, fleet_config, git_repo, start_asker, start_command_client, start_model
 
 _HERE = Path(__file__).resolve().parent
 ATTACH_SESSIONS = 50
 ATTACH_EVENTS = 2_000
 SCREEN_TAIL = 400  # what the screen asks each pane for (ui/app.py TRANSCRIPT_TAIL_EVENTS)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
-
-
-def git_repo(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for args in (["init", "-q", "-b", "main"],
-                 ["-c", "user.name=b", "-c", "user.email=b@x", "commit", "-q", "--allow-empty", "-m", "i"]):
-        subprocess.run(["git", *args], cwd=folder, check=True)
-    return folder
 
 
 def child(*args: str) -> subprocess.Popen[str]:
@@ -74,54 +66,51 @@ def child(*args: str) -> subprocess.Popen[str]:
 # -- delivery ---------------------------------------------------------------------------------------
 
 
-def start_model(folder: Path, rate: float, seconds: float) -> tuple[subprocess.Popen[str], str]:
-    """The scripted model, answering every request with `seconds` of text at `rate` tokens/s."""
-    words = " ".join(f"tok{i}" for i in range(int(rate * seconds)))
-    return start_sim(folder, {"name": "bench", "tokens_per_s": rate, "final": words, "steps": []})
-
-
 async def delivery_rounds(folder: Path, agents: int, rate: float, seconds: float,
                           rounds: int) -> list[dict[str, float]]:
-    from cockpit.agents.factory import make_agent
-    from cockpit.agents.llm_client import litellm
-    from cockpit.config import Config, ModelConfig
     from cockpit.core.engine import Engine
     from cockpit.server.listener import CockpitServer
     from cockpit.server.paths import ServerPaths
+    from cockpit.workers.pool import WorkerPool
 
-    litellm()  # seconds to import: outside every measured window
     model, url = start_model(folder, rate, seconds)
+    asking, asker_url = start_asker(folder)
     try:
-        config = Config()
-        config.models["default"] = ModelConfig(model="openai/bench", api_base=url, max_output_tokens=100_000)
         paths = ServerPaths(folder / "home")
-        engine = await Engine.open(paths.home, config, agent_factory=make_agent)
+        engine = await Engine.open(paths.home, fleet_config(url, asker_url), agent_factory=WorkerPool())
         server = CockpitServer(engine, paths)
         await server.start()
         try:
-            sessions = await engine.create_sessions(git_repo(folder / "repo"), name="agent", count=agents)
-            await stream_round(engine, sessions, None)  # warm up litellm's first-call imports
+            repo = git_repo(folder / "repo")
+            sessions = await engine.create_sessions(repo, name="agent", count=agents)
+            (asker,) = await engine.create_sessions(repo, name="asker", agent="asker")
+            await engine.send(asker.id, "ask away")  # waits for an approval from here on
+            await stream_round(engine, sessions[:4], None)  # the workers import litellm: not measured
             results = []
             for index in range(rounds):
-                with_client = await stream_round(engine, sessions, paths)
+                with_client = await stream_round(engine, sessions, paths, asker.id)
                 alone = await stream_round(engine, sessions, None)
                 results.append({**with_client, "cpu_pct_no_client": alone["cpu_pct"]})
                 print(f"  round {index + 1}: p99 in-process {with_client['inproc_p99_ms']:.1f} ms, socket "
                       f"{with_client['socket_p99_ms']:.1f} ms; CPU {with_client['cpu_pct']:.0f} % "
-                      f"(no client {alone['cpu_pct']:.0f} %)", flush=True)
+                      f"(no client {alone['cpu_pct']:.0f} %); command p99 {with_client['command_rtt_p99_ms']:.1f} ms "
+                      f"({with_client['approve_count']} approvals)", flush=True)
             return results
         finally:
             await server.close()
             await engine.close()
     finally:
-        model.terminate()
-        model.wait()
+        for proc in (model, asking):
+            proc.terminate()
+            proc.wait()
 
 
-async def stream_round(engine: Any, sessions: list[Any], paths: Any) -> dict[str, float]:
-    """Every agent streams one answer; delays as seen in-process and (with `paths`) over the socket."""
-    client = None
+async def stream_round(engine: Any, sessions: list[Any], paths: Any, asker: str = "") -> dict[str, float]:
+    """Every agent streams one answer; delays as seen in-process and (with `paths`) over the socket,
+    where a third client meanwhile times commands (ls, send, approve of `asker`)."""
+    client = commands = None
     if paths is not None:
+        commands = await start_command_client(paths.home, asker)
         client = child("deliver", str(paths.home))
         assert client.stdout is not None
         ready = await asyncio.to_thread(client.stdout.readline)  # it says hello to this very loop
@@ -139,12 +128,14 @@ async def stream_round(engine: Any, sessions: list[Any], paths: Any) -> dict[str
     cpu, wall = time.process_time(), time.perf_counter()
     for session in sessions:
         await engine.send(session.id, "stream please")
-    while not delays or any(s.state.value not in ("idle", "error") for s in engine.sessions.values()):
+    while not delays or any(s.state.value not in ("idle", "error") for s in sessions):
         await asyncio.sleep(0.05)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     noting.cancel()
     subscription.close()
     result = {"inproc_p99_ms": percentile(delays, 99) * 1000, "cpu_pct": 100 * cpu / wall, "tokens": len(delays)}
+    if commands is not None:
+        result.update(await finish_command_client(commands))
     if client is not None:
         await asyncio.sleep(0.5)  # the last events on their way
         out, _ = await asyncio.to_thread(client.communicate, "stop\n")
@@ -277,7 +268,7 @@ async def client_attach(home: str, tail: int, rounds: int) -> None:
 async def main() -> None:
     args = parse_args(__doc__.splitlines()[0], lambda parser: parser.add_argument(
         "--hostile", action="store_true", help="only the hostile-client load (max_rss_mb)"))
-    agents, rate = 48, 30.0
+    agents, rate = 64, 30.0
     seconds, rounds = (6.0, 1) if args.quick else (12.0, 3)
     report = Report("server", args.quick)
     if args.hostile:
@@ -308,7 +299,12 @@ async def main() -> None:
     report.add("attach_full_s", attach["attach_full"]["seconds"],
                f"attach, all {ATTACH_EVENTS} events per session", "s")
     report_hostile(report, hostile_load)
+    for verb in ("command", "ls", "send", "approve"):
+        report.add(f"{verb}_rtt_p99_ms", median([d[f"{verb}_rtt_p99_ms"] for d in delivery]),
+                   f"{verb} round trip p99 over the socket while streaming", "ms")
+    report.add("approvals", int(median([d["approve_count"] for d in delivery])), "approvals answered per round")
     report.target("delivery_p99_ratio", lambda v: v <= 2, "≤ 2")
+    report.target("command_rtt_p99_ms", lambda v: v <= 50, "≤ 50 ms")
     report.target("attach_s", lambda v: v <= 1, "≤ 1 s")
     report.finish(args.json)
 

@@ -336,9 +336,15 @@ async def create_child(repo: Path, count: int) -> dict:
 
 
 def _child(args: list[str], env: dict[str, str]) -> dict:
+    """This script as a child; its stdin is a terminal (the screen refuses to start without one)."""
     env = dict(env, BENCH_SPAWNED_AT=repr(time.time()))
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", *args],
-                          env=env, capture_output=True, text=True, timeout=300)
+    keys, terminal = os.openpty()  # (bench/pty.py hides the pty module here)
+    try:
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", *args],
+                              env=env, stdin=terminal, capture_output=True, text=True, timeout=300)
+    finally:
+        os.close(keys)
+        os.close(terminal)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"child {args} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")

@@ -163,10 +163,10 @@ async def _in_server(args: argparse.Namespace, command: dict[str, Any]) -> int:
 
 
 async def _local_follow(config: Any, command: dict[str, Any], as_json: bool) -> int:
-    from cockpit.agents.factory import make_agent
     from cockpit.client.local import local_engine
+    from cockpit.workers.pool import WorkerPool
 
-    async with local_engine(config, agent_factory=make_agent) as engine:
+    async with local_engine(config, agent_factory=WorkerPool()) as engine:
         async def begin() -> str:
             return (await engine.execute(command))["name"]
 

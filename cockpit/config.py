@@ -161,6 +161,15 @@ class UiConfig:
 
 
 @dataclass
+class WorkersConfig:
+    """The processes agents run in (`cockpit.workers`), away from the engine's event loop."""
+
+    count: int = _ranged(0, 0, 256)  # 0 = one per core
+    nice: int = _ranged(10, 0, 19)  # how much lower their priority is than the engine's and the screen's
+    batch_ms: float = _ranged(30.0, 1.0, 1000.0)  # how long streamed text waits to be sent in one message
+
+
+@dataclass
 class Defaults:
     agent: str = "builtin"  # a key of [agents]
     base_ref: str = ""  # empty = the repository's current branch
@@ -212,6 +221,7 @@ class Config:
     review: ReviewConfig = field(default_factory=ReviewConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
 
     def model(self, name: str) -> ModelConfig:
         return self.models.get(name) or self.models["default"]
@@ -324,6 +334,11 @@ def parse_config_text(text: str, source: str = "<config>") -> Config:
     _build(Config, raw, source, "")
     _deep_merge(merged, raw)
     return _build(Config, merged, source, "")
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """A Config again from `dataclasses.asdict(config)` (what an agent worker is handed)."""
+    return _build(Config, raw, "<engine>", "")
 
 
 def _check_file(raw: dict[str, Any], path: Path) -> None:

@@ -117,7 +117,7 @@ def test_unknown_agent_names_the_configured_ones():
             "max_output_tokens, model, retries, retry_base_s, route, stall_timeout_s, temperature)",
         ),
         ("colour = 1\n", "F: unknown key 'colour' (expected one of: agents, approval, budgets, defaults, "
-         "keys, layouts, models, notify, review, sandbox, theme, ui, worktrees)"),
+         "keys, layouts, models, notify, review, sandbox, theme, ui, workers, worktrees)"),
         ('[sandbox]\nwritable = "~/.cache"\n', "F: key 'sandbox.writable' must be a list, got a string ('~/.cache')"),
         ('[budgets]\nsession_usd = "two"\n', "F: key 'budgets.session_usd' must be a number, got a string ('two')"),
         ("[worktrees]\nport_base = true\n", "F: key 'worktrees.port_base' must be an integer, got a boolean (True)"),

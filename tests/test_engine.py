@@ -352,11 +352,11 @@ async def test_budget_exceeded(open_engine, repo):
     engine = await open_engine(config)
     a, b = await engine.create_sessions(repo, name="b", count=2)
     host = engine.hosts[a.id]
-    assert host.budget_exceeded() == ""
+    assert await host.budget_exceeded() == ""
     host.add_usage("m", Usage(100, 50, 0.6))
-    assert host.budget_exceeded() == ""
+    assert await host.budget_exceeded() == ""
     host.add_usage("m", Usage(100, 50, 0.4))
-    assert host.budget_exceeded() == "reached the session budget $1.00"
+    assert await host.budget_exceeded() == "reached the session budget $1.00"
     assert engine.budget_exceeded(b) == ""
     engine.add_usage(b, "m", Usage(10, 10, 0.5))
     assert engine.budget_exceeded(b) == "reached the total budget $1.50"

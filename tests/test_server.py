@@ -52,6 +52,9 @@ def test_the_cli_starts_a_private_server_once_and_stops_it(repo, cockpit_env):
     assert status.returncode == 0
     assert {k: json.loads(status.stdout)[k] for k in ("running", "pid", "sessions", "protocol")} == {
         "running": True, "pid": pid, "sessions": 1, "protocol": protocol.PROTOCOL_VERSION}
+    workers = json.loads(status.stdout)["workers"]  # the session's agent runs in a worker process
+    assert [w["sessions"] for w in workers if w["pid"]] == [1] and pid not in {w["pid"] for w in workers}
+    assert "agent workers: pid " in cockpit("server", "status").stdout
 
     again = cockpit("server", "run", cwd=repo)  # a second server on the same home
     assert _one_line_error(again) == f"cockpit: {cockpit_env.home} is in use by the cockpit server (pid {pid})\n"

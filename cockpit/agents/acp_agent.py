@@ -349,7 +349,7 @@ class AcpAgent:
             link = await self._connect()
             while self._queued and stop_reason != "cancelled":
                 await host.hold()
-                reason = host.budget_exceeded()
+                reason = await host.budget_exceeded()
                 if reason:
                     self._queued.clear()
                     host.emit(ev.ERROR, {"text": f"stopped: {reason}", "budget": True})

@@ -101,7 +101,7 @@ class LLMAgent:
             while True:
                 self._take_queued()
                 await host.hold()
-                reason = host.budget_exceeded()
+                reason = await host.budget_exceeded()
                 if reason:
                     host.emit(ev.ERROR, {"text": f"stopped: {reason}", "budget": True})
                     host.set_state(State.IDLE, reason)

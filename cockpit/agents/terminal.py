@@ -174,7 +174,7 @@ class TerminalAgent:
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None and self._fd >= 0
 
-    def write_input(self, data: str) -> None:
+    async def write_input(self, data: str) -> None:
         """Keys from the person, as the bytes a terminal sends."""
         if not self.running:
             session = self._host.session
@@ -193,9 +193,9 @@ class TerminalAgent:
             self._schedule_tick(IDLE_AFTER_S)
         self._write(data.encode())
 
-    def resize(self, columns: int, lines: int) -> None:
+    async def resize(self, columns: int, lines: int) -> bool:
         if (columns, lines) == self._size:
-            return
+            return self.running
         self._size = (columns, lines)
         self._screen.resize(columns, lines)
         self._grace_until = time.monotonic() + ECHO_GRACE_S  # the redraw it causes is not work
@@ -203,8 +203,9 @@ class TerminalAgent:
             with contextlib.suppress(OSError):
                 _set_size(self._fd, columns, lines)
         self._schedule_tick(0.0)
+        return self.running
 
-    def screen_frame(self) -> dict:
+    async def screen_frame(self) -> dict:
         """The whole screen now (for a viewer that attaches, zooms or lost frames)."""
         frame = self._screen.frame(full=True)
         frame["running"] = self.running

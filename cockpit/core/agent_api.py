@@ -44,7 +44,7 @@ class AgentHost(Protocol):
     async def request_approval(self, tool: str, title: str, detail: str = "") -> ApprovalDecision: ...
     async def history(self) -> list[Event]: ...
     def add_usage(self, model: str, usage: Usage) -> None: ...
-    def budget_exceeded(self) -> str: ...  # a reason, or "" when within budget
+    async def budget_exceeded(self) -> str: ...  # a reason, or "" when within budget
     async def hold(self) -> None:
         """Wait while the engine cannot record what the agent does (a full disk): call before
         each model request and tool call."""
@@ -62,13 +62,23 @@ class AgentBackend(Protocol):
 class TerminalBackend(AgentBackend, Protocol):
     """A backend that is a program in a pseudo-terminal: the `term_*` commands drive it."""
 
-    @property
-    def running(self) -> bool: ...
-    def write_input(self, data: str) -> None:
+    async def write_input(self, data: str) -> None:
         """Keys as the bytes a terminal sends; a CockpitError when the program is not running."""
-    def resize(self, columns: int, lines: int) -> None: ...
-    def screen_frame(self) -> dict[str, Any]:
+    async def resize(self, columns: int, lines: int) -> bool:
+        """Kept for the next start when the program is not running; returns whether it runs."""
+    async def screen_frame(self) -> dict[str, Any]:
         """The whole screen as a `term.screen` frame, plus `running` and `exit`."""
 
 
 AgentFactory = Callable[[AgentHost], AgentBackend]
+
+
+@runtime_checkable
+class AgentRuntime(Protocol):
+    """An agent factory that runs backends in processes of its own (`cockpit.workers`): the
+    engine closes it last, after every agent."""
+
+    def __call__(self, host: AgentHost) -> AgentBackend: ...
+    async def shutdown(self) -> None: ...
+    def describe(self) -> list[dict[str, Any]]:
+        """Its processes, for `cockpit server status`: pid (None until started) and sessions."""

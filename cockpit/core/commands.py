@@ -54,7 +54,7 @@ async def _term_input(engine: CommandEngine, session: str, data: str) -> None:
         raise CockpitError(f"command 'term_input': data must be text, got {type(data).__name__}")
     backend = await engine.terminal(session)
     if backend is not None:
-        backend.write_input(data)
+        await backend.write_input(data)
 
 
 async def _term_resize(engine: CommandEngine, session: str, cols: int, rows: int) -> bool:
@@ -65,14 +65,13 @@ async def _term_resize(engine: CommandEngine, session: str, cols: int, rows: int
     backend = await engine.terminal(session, start=False)
     if backend is None:
         return False
-    backend.resize(cols, rows)  # kept for the next start when the program is not running
-    return backend.running
+    return await backend.resize(cols, rows)  # kept for the next start when the program is not running
 
 
 async def _term_screen(engine: CommandEngine, session: str, start: bool = False) -> dict[str, Any] | None:
     """The whole screen of a terminal session (starting its program when `start`), else None."""
     backend = await engine.terminal(session, start=bool(start))
-    return backend.screen_frame() if backend is not None else None
+    return await backend.screen_frame() if backend is not None else None
 
 
 COMMANDS: dict[str, Callable[..., Awaitable[Any]]] = {

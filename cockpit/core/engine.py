@@ -21,7 +21,7 @@ from typing import Any
 from cockpit.config import AgentConfig, Config, cockpit_home, untrusted_line
 from cockpit.core import events as ev
 from cockpit.core import net_proxy, registry
-from cockpit.core.agent_api import AgentFactory, ApprovalDecision, TerminalBackend
+from cockpit.core.agent_api import AgentFactory, AgentRuntime, ApprovalDecision, TerminalBackend
 from cockpit.core.bus import EventBus, EventFilter, Subscription
 from cockpit.core.coalesce import TextCoalescer
 from cockpit.core.containment import end_session_processes
@@ -164,6 +164,8 @@ class Engine:
         await self.review.close()
         for host in list(self.hosts.values()):
             await self._stop_agent(host)
+        if isinstance(self.agent_factory, AgentRuntime):
+            await self.agent_factory.shutdown()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -504,6 +506,9 @@ class Engine:
         session.state, session.state_detail = state, detail
         self.emit(session.id, ev.SESSION_STATE, {"state": state.value, "detail": detail})
         self.store.save_session_nowait(session)
+        host = self.hosts.get(session.id)
+        if host is not None and host.on_state is not None:
+            host.on_state(state, detail)
 
     def add_usage(self, session: Session, model: str, usage: Usage) -> None:
         session.usage.add(usage)

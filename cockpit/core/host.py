@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,8 @@ class SessionHost:
         self._env = env
         self.backend: AgentBackend | None = None
         self.pending: dict[str, PendingApproval] = {}
+        #: Told of every state the engine gives the session (a backend in another process keeps a copy).
+        self.on_state: Callable[[State, str], None] | None = None
 
     @property
     def session(self) -> Session:
@@ -77,7 +80,7 @@ class SessionHost:
     def add_usage(self, model: str, usage: Usage) -> None:
         self._engine.add_usage(self._session, model, usage)
 
-    def budget_exceeded(self) -> str:
+    async def budget_exceeded(self) -> str:
         return self._engine.budget_exceeded(self._session)
 
     async def hold(self) -> None:
@@ -116,6 +119,17 @@ class SessionHost:
         if not request.future.done():
             request.future.set_result(decision)
         return request
+
+    def lost(self, reason: str) -> None:
+        """The backend died outside its own control (its worker process was killed): the
+        session goes to `error` with the reason, and its next use starts a new backend."""
+        self.cancel_approvals()
+        self.backend, self.on_state = None, None
+        if self._session.state in (State.RUNNING, State.WAITING):
+            self.emit(ev.TURN_END, {"error": reason})
+        self.emit(ev.ERROR, {"text": f"{reason}; resume it (r) to go on"})
+        if self._session.state not in (State.ERROR, State.ARCHIVED, State.MERGED):
+            self.set_state(State.ERROR, reason)
 
     def cancel_approvals(self) -> None:
         for request in list(self.pending.values()):

@@ -48,6 +48,7 @@ class Watcher:
         self._on_change = on_change
         self._on_failure = on_failure
         self._watching: dict[str, str] = {}  # session id -> real path of its worktree
+        self._watched_roots: dict[str, Path] = {}  # what `roots()` said when `_watching` was made
         self._restart = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -75,8 +76,10 @@ class Watcher:
         return dict(self._watching)
 
     def refresh(self) -> None:
-        """Restart the watch if the set of worktrees changed (cheap when it did not)."""
-        if _real(self._roots()) != self._watching:
+        """Restart the watch if the set of worktrees changed (cheap when it did not: every state
+        change of every session asks, so paths are resolved only when `roots()` differs)."""
+        roots = self._roots()
+        if roots != self._watched_roots and _real(roots) != self._watching:
             self._restart.set()
 
     async def _follow(self, set_changes: AsyncIterator[object]) -> None:
@@ -86,7 +89,8 @@ class Watcher:
     async def _watch_loop(self) -> None:
         while not self._closing:
             self._restart = asyncio.Event()
-            self._watching = _real(self._roots())
+            self._watched_roots = self._roots()
+            self._watching = _real(self._watched_roots)
             if not self._watching:
                 await self._restart.wait()
                 continue

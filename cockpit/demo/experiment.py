@@ -49,11 +49,11 @@ def rotated(scenario: Any, start: int) -> Any:
 
 async def open_demo(home: Path | None = None) -> tuple[Any, Any, Path]:
     """(engine, server, repository) for a fresh demo; the caller closes the engine and the server."""
-    from cockpit.agents.factory import make_agent
     from cockpit.core.engine import Engine
     from cockpit.demo.run import demo_config
     from cockpit.features import install
     from cockpit.sim import ScriptedLLMServer
+    from cockpit.workers.pool import WorkerPool
 
     home = home or cockpit_home() / "experiment-demo"
     shutil.rmtree(home, ignore_errors=True)  # every demo starts from the same clean state
@@ -62,7 +62,7 @@ async def open_demo(home: Path | None = None) -> tuple[Any, Any, Path]:
     await server.start()
     try:
         install()
-        engine = await Engine.open(home, demo_config(server.url), agent_factory=make_agent)
+        engine = await Engine.open(home, demo_config(server.url), agent_factory=WorkerPool())
     except BaseException:
         await server.stop()
         raise

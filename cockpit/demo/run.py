@@ -55,8 +55,8 @@ async def start_demo(repo: Path | None = None, home: Path | None = None):  # noq
     The demo folder is wiped first; with `--repo`, stale worktree entries of an earlier demo
     are pruned by the worktree manager when sessions are created.
     """
-    from cockpit.agents.factory import make_agent
     from cockpit.sim import ScriptedLLMServer
+    from cockpit.workers.pool import WorkerPool
 
     home = home or cockpit_home() / "demo"
     shutil.rmtree(home, ignore_errors=True)  # every demo starts from the same clean state
@@ -66,7 +66,7 @@ async def start_demo(repo: Path | None = None, home: Path | None = None):  # noq
     config = demo_config(url)
     install()
     config.review.verify = SAMPLE_VERIFY
-    engine = await Engine.open(home, config, agent_factory=make_agent)
+    engine = await Engine.open(home, config, agent_factory=WorkerPool())
     for agent in DEMO_AGENTS:
         (session,) = await engine.create_sessions(repo, name=agent.name, tags=["demo"])
         server.set_scenario(agent.scenario, session=session.id)

@@ -23,11 +23,11 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, paths: ServerPaths) -> int:
-    from cockpit.agents.factory import make_agent
     from cockpit.server.daemon import run_server
+    from cockpit.workers.pool import WorkerPool
 
     load_config()  # only the user's file: each repository's own applies to its sessions alone
-    asyncio.run(run_server(paths, None, make_agent, on_ready=lambda line: print(line, file=sys.stderr, flush=True)))
+    asyncio.run(run_server(paths, None, WorkerPool(), on_ready=lambda line: print(line, file=sys.stderr, flush=True)))
     return 0
 
 
@@ -65,6 +65,9 @@ def _status(args: argparse.Namespace, paths: ServerPaths) -> int:
         print(f"cockpit server pid {status['pid']} ({status['server_version']}, protocol {status['protocol']}) "
               f"on {status['socket']}\n  up {status['uptime_s']:.0f} s; {status['sessions']} sessions "
               f"({status['live']} working); {status['clients']} clients ({status['attached']} attached)")
+        running = [w for w in status.get("workers", []) if w["pid"]]
+        if running:
+            print("  agent workers: " + ", ".join(f"pid {w['pid']} ({w['sessions']} sessions)" for w in running))
     return 0
 
 

@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from cockpit import __version__
+from cockpit.core.agent_api import AgentRuntime
 from cockpit.core.bus import Subscription
 from cockpit.core.engine import Engine
 from cockpit.core.events import RESYNC, Event
@@ -106,6 +107,7 @@ class CockpitServer:
             "uptime_s": round(time.time() - self.started, 3), "clients": len(self.connections),
             "attached": sum(1 for c in self.connections if c.attached),
             "sessions": len(self.engine.sessions), "live": sum(1 for s in sessions if s.state in LIVE),
+            "workers": runtime.describe() if isinstance(runtime := self.engine.agent_factory, AgentRuntime) else [],
         }
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

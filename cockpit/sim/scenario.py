@@ -31,7 +31,8 @@ Scenarios load from TOML or JSON files or from plain dicts; unknown keys and wro
     text = "All green: {last_tool_result_tail}"
 
 `text` may use `{last_tool_result}`, `{last_tool_result_tail}` (its last non-empty line),
-`{last_user}` and `{session}`; other braces are left alone.
+`{last_user}` and `{session}`; other braces are left alone. `{sent_at}` becomes the time each
+chunk holding it is sent (for latency benches that cannot see `x_sent_at`).
 """
 
 from __future__ import annotations

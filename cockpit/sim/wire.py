@@ -36,8 +36,16 @@ def estimate_tokens(chars: int) -> int:
     return max(1, (chars + 3) // 4)
 
 
+#: Text of a step may hold this: each is replaced by the send time of the chunk carrying it, so a
+#: bench can time delivery end to end even when the client in between drops `x_sent_at`.
+SENT_AT = b"{sent_at}"
+
+
 def stamp(chunk: bytes) -> bytes:
-    return b"%s%.6f}\n\n" % (chunk, time.time())
+    now = time.time()
+    if SENT_AT in chunk:
+        chunk = chunk.replace(SENT_AT, b"%.6f" % now)
+    return b"%s%.6f}\n\n" % (chunk, now)
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ async def run_cockpit(
     check_screen_config(config)  # before agents are restored
     factory = None
     if agents:
-        from cockpit.agents.factory import make_agent
+        from cockpit.workers.pool import WorkerPool
 
-        factory = make_agent
+        factory = WorkerPool()
     base = config if engine_config is True else engine_config
     async with local_engine(base, home=home, agent_factory=factory) as engine:
         with logging_to(engine.home / "logs" / "cockpit.log"):

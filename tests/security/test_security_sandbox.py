@@ -227,16 +227,18 @@ async def test_terminal_sessions_run_sandboxed(open_engine, repo, fake_home, out
         await asyncio.sleep(0.02)
     assert (session.path / "term-ran").exists()
     assert not (outside / "term").exists()
-    def screen() -> str:
-        frame = engine.hosts[session.id].backend.screen_frame()
+    async def screen() -> str:
+        frame = await engine.hosts[session.id].backend.screen_frame()
         return "\n".join("".join(text for text, _ in runs) for _, runs in frame["rows"])
 
     for _ in range(500):  # both refusals shown: the output may trail the file
-        if screen().count("No such file") + screen().count("Read-only") >= 2:
+        shown = await screen()
+        if shown.count("No such file") + shown.count("Read-only") >= 2:
             break
         await asyncio.sleep(0.02)
-    assert "Read-only" in screen() and "No such file" in screen(), screen()
-    assert "fake-key-for-tests" not in screen()
+    shown = await screen()
+    assert "Read-only" in shown and "No such file" in shown, shown
+    assert "fake-key-for-tests" not in shown
 
 
 async def test_terminal_sessions_cannot_see_secret_environment(open_engine, repo, fake_home):
@@ -250,16 +252,17 @@ async def test_terminal_sessions_cannot_see_secret_environment(open_engine, repo
     engine = await open_engine(config, lambda host: TerminalAgent(host, "sh", config.agents["sh"]))
     (session,) = await engine.create_sessions(repo, agent="sh", name="term")
 
-    def screen() -> str:
-        frame = engine.hosts[session.id].backend.screen_frame()
+    async def screen() -> str:
+        frame = await engine.hosts[session.id].backend.screen_frame()
         return "\n".join("".join(text for text, _ in runs) for _, runs in frame["rows"])
 
     for _ in range(500):
-        if "term=[" in screen():
+        if "term=[" in await screen():
             break
         await asyncio.sleep(0.02)
-    assert f"key=[] session=[{session.id}] term=[xterm-256color]" in screen(), screen()
-    assert SECRET not in screen() and "MY_API_KEY" not in screen()
+    shown = await screen()
+    assert f"key=[] session=[{session.id}] term=[xterm-256color]" in shown, shown
+    assert SECRET not in shown and "MY_API_KEY" not in shown
 
 
 async def test_without_a_sandbox_auto_asks_and_says_so(open_engine, repo, fake_home):

@@ -1,0 +1,1 @@
+"""Agent backends in worker processes, so the engine's loop stays free for the person."""
