@@ -87,12 +87,14 @@ async def stream(engine: Any, sessions: list[Any], *, command_home: Path | None 
     lags: list[float] = []
     fleet = {s.id for s in sessions}
 
+    def take(event: Any) -> None:
+        if event.kind == ev.TEXT_DELTA and event.session in fleet:
+            now = time.time()
+            delays.extend(now - float(word) for word in event.data["text"].split())
+
     async def note() -> None:
         while True:
-            event = await subscription.get()
-            if event.kind == ev.TEXT_DELTA and event.session in fleet:
-                now = time.time()
-                delays.extend(now - float(word) for word in event.data["text"].split())
+            take(await subscription.get())
 
     async def probe_lag() -> None:
         loop = asyncio.get_running_loop()
@@ -110,6 +112,8 @@ async def stream(engine: Any, sessions: list[Any], *, command_home: Path | None 
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     for task in tasks:
         task.cancel()
+    for event in subscription.get_nowait():  # what arrived with the last state change
+        take(event)
     subscription.close()
     result: dict[str, Any] = {
         "tokens": len(delays), "p50_delay_ms": percentile(delays, 50) * 1000,

@@ -20,6 +20,7 @@ from cockpit.client import cli as agent_cli
 from cockpit.client import repo_config, trust_cli
 from cockpit.errors import CockpitError
 from cockpit import cli_experiment as experiment_cli
+from cockpit.plan import cli as plan_cli
 from cockpit.server import cli as server_cli
 
 
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=120, help="with --print: stop after this many seconds")
 
     experiment_cli.add_parser(sub, [repo_option])
+    plan_cli.add_parser(sub, [repo_option])
     return parser
 
 

@@ -25,7 +25,7 @@ from cockpit.errors import ConfigError
 Decision = Literal["auto", "ask", "deny"]
 Preset = Literal["read-only", "ask-shell", "auto"]
 LayoutName = Literal["tiled", "even-horizontal", "even-vertical", "main-vertical", "main-horizontal"]
-AgentKind = Literal["llm", "acp", "terminal"]
+AgentKind = Literal["llm", "acp", "terminal", "conductor"]
 MergeStrategy = Literal["squash", "merge", "rebase"]
 AfterMerge = Literal["keep", "remove-worktree", "remove"]
 ModelRoute = Literal["auto", "litellm"]
@@ -81,6 +81,9 @@ class ApprovalConfig:
     tools: dict[str, Decision] = field(default_factory=dict)
     shell_allow: list[str] = field(default_factory=list)
     shell_deny: list[str] = field(default_factory=list)
+    #: Shell commands (globs, as shell_allow) a plan's conductor may approve for its sessions on the
+    #: person's behalf; every other request waits for the person. Empty: the conductor approves nothing.
+    conductor: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +110,8 @@ class WorktreeConfig:
 
     copy: list[str] = field(default_factory=list, metadata={"inside": True})  # copied from the main checkout
     symlink: list[str] = field(default_factory=list, metadata={"inside": True})  # symlinked from the main checkout
+    #: Monorepos: check out only these folders (`git sparse-checkout set --cone`); empty = all.
+    sparse: list[str] = field(default_factory=list, metadata={"inside": True})
     setup: str = ""  # shell command run in the new worktree
     teardown: str = ""  # shell command run before the worktree is removed
     setup_timeout: float = _ranged(600.0, 0.001, 86400.0)
@@ -127,6 +132,9 @@ class ReviewConfig:
     after_merge: AfterMerge = "remove-worktree"  # "remove" also deletes the branch
     checkpoints: bool = True  # snapshot the worktree at the end of every agent turn
     watch: bool = True  # live "files changed" in pane headers (watchfiles)
+    #: Tell each agent when another live session changes a file it changed too (see
+    #: `cockpit.alerts.collisions`); the pane headers show such collisions either way.
+    collision_notes: bool = False
     large_file_lines: int = _ranged(3000, 1, 10_000_000)  # longer diffs are folded until the person opens them
 
 
@@ -144,11 +152,22 @@ class SandboxConfig:
     allow_hosts: list[str] = field(default_factory=list)
 
 
+PhoneEvent = Literal["approval", "error", "finished"]
+
+
 @dataclass
 class NotifyConfig:
     bell: bool = True
     desktop: bool = True
     hook: str = ""
+    #: Away from the desk (`cockpit.alerts.phone`, sent by the engine, attached or not): a URL that
+    #: gets a JSON POST, and an ntfy-compatible topic URL ("https://ntfy.sh/<topic>"). Only the
+    #: user's own config.toml sets these; a repository's `.cockpit.toml` never does.
+    webhook: str = field(default="", metadata={"url": True})
+    ntfy: str = field(default="", metadata={"url": True})
+    phone_events: list[PhoneEvent] = field(default_factory=lambda: ["approval", "error"])
+    #: What happens within this many seconds becomes one message (at most one per window).
+    phone_coalesce_s: float = _ranged(5.0, 0.0, 3600.0)
 
 
 @dataclass
@@ -185,6 +204,7 @@ _MODEL_APIS = ["api.anthropic.com", "api.openai.com", "generativelanguage.google
 BUILTIN_AGENTS: dict[str, dict[str, Any]] = {
     "builtin": {},
     "shell": {"kind": "terminal"},
+    "conductor": {"kind": "conductor"},  # plans' conductors (`cockpit plan`); its model: `model`
     "claude": {"kind": "acp", "command": ["npx", "--yes", "@zed-industries/claude-agent-acp"],
                "pass_env": ["ANTHROPIC_API_KEY"], "writable": ["~/.claude", *_NPX["writable"]],
                "allow_hosts": ["api.anthropic.com", "statsig.anthropic.com", *_NPX["allow_hosts"]]},
@@ -432,6 +452,8 @@ def _check_range(spec: dataclasses.Field[Any], value: Any, source: Path | str, k
             if outside_reason(item):
                 raise ConfigError(f"{source}: key '{key}[{i}]' must be a path inside the repository "
                                   f"(relative, no '..'), got {item!r}")
+    if spec.metadata.get("url") and value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ConfigError(f"{source}: key '{key}' must be an http:// or https:// URL")
     bounds = spec.metadata.get("range")
     if bounds is None:
         return

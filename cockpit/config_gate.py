@@ -1,12 +1,13 @@
 """What an untrusted repository's `.cockpit.toml` may change: only what cannot hurt the person.
 
 Like an editor's restricted mode. A file committed by someone else must not run commands
-(set-up, tear-down, verify, notify hooks, agent programs), change where a key is sent or which
-key (models, agents, pass_env, env), nor widen approvals, budgets or the sandbox (`[sandbox]`
-writable/allow_hosts, an agent's own `writable`/`allow_hosts`: all of `[agents]` waits for trust). What it may do: look
-(theme, layouts), say how the merge desk works, copy files from inside the repository, and make
-things *stricter* (a narrower approval preset, a per-tool `ask`/`deny`, more `shell_deny`
-patterns, lower budgets). Everything else is left out and named, so the person can be told.
+(set-up, tear-down, verify, notify hooks, agent programs), change where a key or a notification
+is sent (models, agents, pass_env, env, `[notify]` webhook/ntfy), nor widen approvals, budgets
+or the sandbox (`[sandbox]` writable/allow_hosts, an agent's own `writable`/`allow_hosts`: all of
+`[agents]` waits for trust). What it may do: look (theme, layouts), say how the merge desk works,
+copy files from inside the repository, and make things *stricter* (a narrower approval preset, a
+per-tool `ask`/`deny`, more `shell_deny` patterns, lower budgets, `collision_notes` off).
+Everything else is left out and named, so the person can be told.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from cockpit.agents.policy import PRESETS
 #: Dotted keys an untrusted file may set as it likes (a table name allows all its keys).
 SAFE = frozenset({
     "theme", "layouts", "ui", "defaults.base_ref", "notify.bell", "notify.desktop",
-    "worktrees.copy", "worktrees.symlink", "worktrees.setup_timeout", "worktrees.port_base",
+    "worktrees.copy", "worktrees.symlink", "worktrees.sparse", "worktrees.setup_timeout", "worktrees.port_base",
     "worktrees.port_block",
     "review.verify_after_turn", "review.verify_timeout", "review.gate_on_verify", "review.strategy",
     "review.target", "review.after_merge", "review.checkpoints", "review.watch", "review.large_file_lines",
 })
+#: Switches an untrusted file may turn off, never on (on costs the person: agent turns, tokens).
+OFF_ONLY = frozenset({"review.collision_notes"})
 _PRESET_RANK = {"read-only": 0, "ask-shell": 1, "auto": 2}
 _DECISION_RANK = {"deny": 0, "ask": 1, "auto": 2}
 
@@ -46,8 +49,10 @@ def gate(raw: dict[str, Any], base: Any) -> tuple[dict[str, Any], list[str]]:
         elif isinstance(value, dict):
             for key, item in value.items():
                 dotted = f"{table}.{key}"
-                if dotted in SAFE:
+                if dotted in SAFE or (dotted in OFF_ONLY and item is False):
                     kept.setdefault(table, {})[key] = item
+                elif dotted in OFF_ONLY:
+                    ignored.append(f"{dotted} (turns it on)")
                 else:
                     ignored.append(dotted)
         else:
@@ -76,6 +81,8 @@ def _narrow_approval(raw: dict[str, Any], base: Any, kept: dict[str, Any], ignor
         out["shell_deny"] = [*base.shell_deny, *[p for p in raw["shell_deny"] if p not in base.shell_deny]]
     if "shell_allow" in raw:
         ignored.append("approval.shell_allow")
+    if "conductor" in raw:  # whatever it names, it lets an agent approve more
+        ignored.append("approval.conductor")
     if out:
         kept["approval"] = out
 

@@ -27,7 +27,7 @@ Hostile scripts (attack replays, tests/security/test_security_acp.py):
                           reporting a tool call; records the outcome (exit code and output, or
                           the client's refusal)
 
-Options: `--spew-stderr N` writes N bytes to stderr before serving; `--restore resume|load|none`
+Options: `--spew-stderr N` writes N bytes to stderr before serving; `--restore resume|load|fork|none`
 picks the session capability advertised; `--auth new|prompt` makes session/new or every prompt demand authentication;
 `--record FILE` appends one JSON line per request the agent received, for assertions on its side.
 """
@@ -76,7 +76,8 @@ class FakeAgent:
         caps = schema.AgentCapabilities(
             load_session=restore == "load",
             session_capabilities=schema.SessionCapabilities(
-                resume=schema.SessionResumeCapabilities() if restore == "resume" else None),
+                resume=schema.SessionResumeCapabilities() if restore == "resume" else None,
+                fork=schema.SessionForkCapabilities() if restore == "fork" else None),
         )
         return schema.InitializeResponse(protocol_version=acp.PROTOCOL_VERSION, agent_capabilities=caps,
                                          agent_info=schema.Implementation(name="fake-acp", title="Fake ACP",
@@ -95,6 +96,12 @@ class FakeAgent:
         self.record("load_session", session=session_id)
         await self.say(session_id, "(replayed history)")
         await self.conn.session_update(session_id, acp.update_user_message_text("(replayed prompt)"))
+
+    async def fork_session(self, session_id: str, cwd: str, **_: Any) -> schema.ForkSessionResponse:
+        forked = f"fake-{os.getpid()}-{next(_ids)}"
+        self.cwd[forked] = cwd
+        self.record("fork_session", session=session_id, forked=forked, cwd=cwd)
+        return schema.ForkSessionResponse(session_id=forked)
 
     async def resume_session(self, session_id: str, cwd: str, **_: Any) -> schema.ResumeSessionResponse:
         self.cwd[session_id] = cwd
@@ -304,7 +311,7 @@ class FakeAgent:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spew-stderr", type=int, default=0)
-    parser.add_argument("--restore", choices=("resume", "load", "none"), default="none")
+    parser.add_argument("--restore", choices=("resume", "load", "fork", "none"), default="none")
     parser.add_argument("--auth", choices=("new", "prompt"), default="")
     parser.add_argument("--record", default="")
     options = parser.parse_args()

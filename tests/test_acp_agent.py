@@ -502,6 +502,33 @@ async def test_a_restarted_cockpit_continues_the_agents_session(open_engine: Any
     assert session.usage.cost_usd == 0.25  # the agent's running total is not counted again
 
 
+# -- forks ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("restore", ["fork", "none"])
+async def test_a_fork_forks_the_agents_session_when_the_agent_can(open_engine: Any, repo: Path, record: Any,
+                                                                  restore: str) -> None:
+    engine = await open_engine(config=fake_config("--record", record.path, "--restore", restore),
+                               agent_factory=make_agent)
+    (source,) = await engine.create_sessions(repo, name="acp")
+    await turn(engine, source, "hello")
+    (first,) = [r["session"] for r in record() if r["method"] == "new_session"]
+    (fork,) = await engine.create_sessions(repo, fork_of=source.id)
+    ready = await agent_ready(engine, fork)
+    forked = [r for r in record() if r["method"] == "fork_session"]
+    notices = [e.data["text"] for e in await engine.transcript(fork.id) if e.kind == ev.NOTICE]
+    if restore == "fork":
+        assert [(r["session"], r["cwd"]) for r in forked] == [(first, str(fork.path))]
+        assert ready.data["acp_session"] == forked[0]["forked"]
+        assert ready.data["text"] == "Fake ACP ready (forked ACP session)"
+    else:
+        assert forked == [] and ready.data["text"] == "Fake ACP ready (new ACP session)"
+        assert "fake cannot fork its sessions: this fork starts a new conversation" in notices
+    await turn(engine, fork, "hello")  # the fork's own session, not its source's
+    prompted = [r for r in record() if r["method"] == "prompt"]
+    assert prompted[-1]["session"] == ready.data["acp_session"]
+
+
 # -- units ------------------------------------------------------------------------------------------
 
 

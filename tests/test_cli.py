@@ -90,9 +90,35 @@ def test_user_errors_are_one_line(tmp_path, repo):
     )
     _assert_one_line_error(cockpit("new", "x", "--agent", "ghost", cwd=repo),
                            "unknown agent 'ghost' (configured agents: "
-                           "builtin, claude, codex, gemini, goose, opencode, shell)")
+                           "builtin, claude, codex, conductor, gemini, goose, opencode, shell)")
     done = cockpit("ls", "--jsn", cwd=repo)  # argparse's own errors keep its usage line
     assert done.returncode == 2 and "unrecognized arguments: --jsn" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_new_on_an_existing_branch_a_reused_worktree_or_read_only(tmp_path, repo, cockpit_env, make_repo):
+    run_git(repo, "branch", "feature")
+    mine = tmp_path / "mine"
+    run_git(repo, "worktree", "add", "-q", "-b", "mine", str(mine))
+    done = cockpit("new", "--branch", "feature", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("@1 ") and " feature on feature at " in done.stdout
+    done = cockpit("new", "--worktree", str(mine), cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(f"mine on mine at {mine.resolve()}")
+    done = cockpit("new", "--no-worktree", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(f"read-only on main at {repo} (read-only)")
+    other = make_repo(tmp_path / "other")
+    assert cockpit("new", "elsewhere", cwd=other).returncode == 0
+    listed = cockpit("ls", cwd=repo).stdout.splitlines()
+    assert [line.split()[3] for line in listed] == ["repo:feature", "repo:mine", "repo:read-only", "other:elsewhere"]
+    assert cockpit("rm", "2", "3", "--yes", "--delete-branch", cwd=repo).returncode == 0
+    assert mine.is_dir() and repo.is_dir() and run_git(repo, "rev-parse", "--verify", "-q", "refs/heads/mine").strip()
+    _assert_one_line_error(cockpit("new", "--worktree", str(tmp_path), cwd=repo),
+                           f"{tmp_path}: not a worktree of {repo} (its worktrees: "
+                           f"{cockpit_env.home / 'worktrees' / 'repo' / 'feature'}, {mine.resolve()})")
+    _assert_one_line_error(cockpit("new", "--branch", "feature", "--no-worktree", cwd=repo),
+                           "choose one of --branch / --no-worktree: they say different things about the worktree")
 
 
 def test_ls_with_no_sessions(tmp_path):

@@ -95,7 +95,7 @@ def test_unknown_agent_names_the_configured_ones():
     with pytest.raises(ConfigError) as caught:
         parse_config_text("").agent("nope")
     assert str(caught.value) == ("unknown agent 'nope' (configured agents: "
-                                 "builtin, claude, codex, gemini, goose, opencode, shell)")
+                                 "builtin, claude, codex, conductor, gemini, goose, opencode, shell)")
 
 
 @pytest.mark.parametrize(
@@ -137,7 +137,7 @@ def test_unknown_agent_names_the_configured_ones():
         ),
         (
             '[agents.x]\nkind = "robot"\n',
-            "F: key 'agents.x.kind' must be one of 'llm', 'acp', 'terminal', got 'robot'",
+            "F: key 'agents.x.kind' must be one of 'llm', 'acp', 'terminal', 'conductor', got 'robot'",
         ),
         (
             '[layouts.main]\nlayout = "spiral"\n',
@@ -213,6 +213,7 @@ pass_env = ["AWS_SECRET_ACCESS_KEY"]
 preset = "auto"
 shell_allow = ["*"]
 shell_deny = ["git push*"]
+conductor = ["*"]
 [budgets]
 session_usd = 0
 total_usd = 5
@@ -244,6 +245,7 @@ def test_an_untrusted_repo_file_applies_only_harmless_keys(cockpit_env, tmp_path
     assert config.models["default"].api_base == "" and config.models["default"].api_key_env == ""
     assert config.agent("builtin").pass_env == []
     assert config.approval.preset == "ask-shell" and config.approval.shell_allow == []
+    assert config.approval.conductor == []  # a plan's conductor approves nothing more
     assert config.approval.shell_deny == ["rm -rf*", "git push*"]  # stricter: added, never replacing
     assert (config.budgets.session_usd, config.budgets.total_usd) == (0.0, 5.0)  # a lower cap applies
     assert (config.worktrees.setup, config.worktrees.teardown, config.review.verify, config.notify.hook) == ("", "", "", "")
@@ -253,7 +255,7 @@ def test_an_untrusted_repo_file_applies_only_harmless_keys(cockpit_env, tmp_path
     assert config.defaults.base_ref == "develop"
     assert report.ignored == [
         "models.default", "agents.builtin", "approval.preset (widens 'ask-shell' to 'auto')", "approval.shell_allow",
-        "worktrees.setup", "worktrees.teardown", "review.verify", "notify.hook", "keys.approval.approve", "defaults.agent",
+        "approval.conductor", "worktrees.setup", "worktrees.teardown", "review.verify", "notify.hook", "keys.approval.approve", "defaults.agent",
     ]
     line = untrusted_line(report)
     assert "worktrees.setup" in line and f"cockpit trust {repo}" in line and "\n" not in line
@@ -303,6 +305,10 @@ def test_narrowing_approvals_per_tool(cockpit_env, tmp_path):
         ("[review]\nverify_timeout = 0\n", "F: key 'review.verify_timeout' must be between 0.001 and 86400.0, got 0.0"),
         ("[worktrees]\nport_block = 0\n", "F: key 'worktrees.port_block' must be between 1 and 1000, got 0"),
         ("[worktrees]\nport_base = -70000\n", "F: key 'worktrees.port_base' must be between 1024 and 65534, got -70000"),
+        ('[notify]\nntfy = "ntfy.sh/topic"\n', "F: key 'notify.ntfy' must be an http:// or https:// URL"),
+        ('[notify]\nwebhook = "file:///etc/passwd"\n', "F: key 'notify.webhook' must be an http:// or https:// URL"),
+        ('[notify]\nphone_events = ["merged"]\n',
+         "F: key 'notify.phone_events[0]' must be one of 'approval', 'error', 'finished', got 'merged'"),
     ],
 )
 def test_out_of_range_numbers_are_one_line(text, message):

@@ -462,7 +462,7 @@ async def test_bad_arguments_to_create(engine, repo):
     with pytest.raises(CockpitError) as caught:
         await engine.create_sessions(repo, agent="ghost")
     assert str(caught.value) == ("unknown agent 'ghost' (configured agents: "
-                                 "builtin, claude, codex, gemini, goose, opencode, shell)")
+                                 "builtin, claude, codex, conductor, gemini, goose, opencode, shell)")
     assert engine.sessions == {}
 
 

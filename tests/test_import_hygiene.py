@@ -99,7 +99,7 @@ EXPERIMENT_MUST_NOT_IMPORT = ("cockpit.ui", "cockpit.client", "cockpit.server", 
 ALLOWED_CYCLES: tuple[frozenset[str], ...] = (
     frozenset({"cockpit.ui.app", "cockpit.ui.command_bar", "cockpit.ui.compare_view", "cockpit.ui.help",
                "cockpit.ui.keymap", "cockpit.ui.leaderboard", "cockpit.ui.merge_view", "cockpit.ui.palette",
-               "cockpit.ui.queue_view", "cockpit.ui.terminal_zoom", "cockpit.ui.zoom"}),
+               "cockpit.ui.plan_view", "cockpit.ui.queue_view", "cockpit.ui.terminal_zoom", "cockpit.ui.zoom"}),
 )
 
 
@@ -220,6 +220,14 @@ def test_the_experiment_loops_import_no_screen_or_entry_point():
     offenders = [_where(graph, module, other) for module in sorted(graph) if _within(module, ("cockpit.experiment",))
                  for other in sorted(graph[module]) if _within(other, EXPERIMENT_MUST_NOT_IMPORT)]
     assert offenders == [], "the experiment package runs headless: " + "; ".join(offenders)
+
+
+def test_the_plans_import_no_screen_or_entry_point_but_their_cli():
+    graph = _import_graph()
+    offenders = [_where(graph, module, other) for module in sorted(graph)
+                 if _within(module, ("cockpit.plan",)) and module != "cockpit.plan.cli"
+                 for other in sorted(graph[module]) if _within(other, EXPERIMENT_MUST_NOT_IMPORT)]
+    assert offenders == [], "the plans run in the engine, headless: " + "; ".join(offenders)
 
 
 def test_no_import_cycles_among_cockpit_modules():

@@ -117,3 +117,43 @@ def test_a_group_that_names_nobody_right_now_says_so(sessions):
     with pytest.raises(RouteError) as caught:
         route("@waiting @error retry", [s for s in sessions if s.state.value not in ("waiting", "error")])
     assert str(caught.value) == "nobody to send to: no session matches @waiting @error right now"
+
+
+# -- repository scopes -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_repos() -> list[Session]:
+    """Sessions of repositories `api` and `web`: a name (`fix`) and a tag exist in both."""
+    made = [
+        _session(1, "aaaa1", "fix", State.IDLE, ["ui"]), _session(2, "aaaa2", "docs", State.WAITING),
+        _session(3, "bbbb1", "fix", State.RUNNING, ["ui"]), _session(4, "bbbb2", "old", State.ARCHIVED),
+    ]
+    for session in made:
+        session.repo = "api" if session.id.startswith("a") else "web"
+    return made
+
+
+@pytest.mark.parametrize(
+    ("line", "numbers"),
+    [
+        ("@api: go", [1, 2]),  # every open session of the repository
+        ("@WEB: go", [3]),  # any case; archived ones are left out
+        ("@web:fix go", [3]),  # a name inside the repository only
+        ("@api:#ui go", [1]),  # a tag inside the repository only
+        ("@api:waiting go", [2]),  # a group inside the repository only
+        ("@web:3 go", [3]),
+        ("@api: @web:fix go", [1, 2, 3]),
+    ],
+)
+def test_repository_scoped_targets(line, numbers, two_repos):
+    assert _numbers(line, two_repos) == (numbers, "go")
+
+
+def test_repository_scopes_that_name_nobody_are_refused(two_repos):
+    with pytest.raises(RouteError, match="unknown target: @mobile:"):
+        route("@mobile: go", two_repos)
+    with pytest.raises(RouteError, match="unknown target: @api:3"):
+        route("@api:3 go", two_repos)  # session 3 is web's
+    with pytest.raises(RouteError, match="nobody to send to: no session matches @web:waiting"):
+        route("@web:waiting go", two_repos)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_git
 from textual.widgets import Collapsible, Input, Markdown, Select, Static, TextArea
 
 from cockpit.config import AgentConfig, Config, LayoutConfig, ModelConfig
@@ -113,7 +114,7 @@ async def test_new_session_dialog_result_validation_and_cancel(cockpit: Any) -> 
         dialog = app.screen
         assert dialog.query_one("#new-name", Input).has_focus
         await pilot.press(*"fix-login", "enter")  # enter on a field moves on
-        assert dialog.query_one("#new-base", Input).has_focus
+        assert dialog.query_one("#new-repo", Input).has_focus
         dialog.query_one("#new-agent", Select).value = "reviewer"
         dialog.query_one("#new-model", Select).value = "fast"
         dialog.query_one("#new-task", TextArea).text = "Fix the login bug\nand add a test"
@@ -137,6 +138,41 @@ async def test_new_session_dialog_result_validation_and_cancel(cockpit: Any) -> 
          "task": "Fix the login bug\nand add a test", "count": 3, "tags": ["api", "web"]},
         None,
     ]
+
+
+async def test_new_session_dialog_places_the_session(cockpit: Any, make_repo: Any, tmp_path: Path) -> None:
+    """The dialog picks the repository and where the session works: an existing branch needs its
+    name, read-only needs nothing; the engine makes what it asked for."""
+    engine, make_app, _, _ = cockpit
+    other = make_repo(tmp_path / "other")
+    run_git(other, "branch", "feature")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for where, base, wanted in (("branch", "", None), ("branch", "feature", {"branch": "feature"}),
+                                    ("read-only", "ignored", {"read_only": True})):
+            await pilot.press("c")
+            await pilot.pause()
+            dialog = app.screen
+            dialog.query_one("#new-repo", Input).value = str(other)
+            dialog.query_one("#new-where", Select).value = where
+            dialog.query_one("#new-base", Input).value = base
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            if wanted is None:
+                assert "Base ref: type the existing branch" in str(dialog.query_one("#new-error", Static).content)
+                await pilot.press("escape")
+                await pilot.pause()
+                continue
+            for _ in range(60):
+                await pilot.pause(0.05)
+                made = [s for s in engine.sessions.values() if s.repo == "other"
+                        and all(getattr(s, k) == v for k, v in wanted.items())]
+                if made and made[0].id in app.grid.panes:
+                    break
+            assert made and made[0].id in app.grid.panes
+    placed = sorted((s.branch, s.read_only, s.owns_branch) for s in engine.sessions.values() if s.repo == "other")
+    assert placed == [("feature", False, False), ("main", True, False)]
 
 
 async def test_create_key_makes_sessions_through_the_engine(cockpit: Any) -> None:

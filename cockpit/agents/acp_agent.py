@@ -44,6 +44,7 @@ from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentHost
 from cockpit.core.containment import contained, end_session_processes
 from cockpit.core.environment import agent_environment
+from cockpit.core.fork_conversation import acp_fork_source, acp_session_of
 from cockpit.core.process import KILL_GRACE_S, terminate_group
 from cockpit.core.sandbox import child_exit_code, host_sandbox
 from cockpit.core.states import State
@@ -294,7 +295,7 @@ class AcpAgent:
             finally:
                 self._client.replaying = False
         if how == "new":
-            link.session_id = (await link.conn.new_session(cwd=cwd, mcp_servers=[])).session_id
+            link.session_id, how = await self._fork_or_new(link, caps, cwd, stored)
         else:
             link.session_id = stored
         self._mapper.start_session(restored=how != "new")
@@ -302,11 +303,25 @@ class AcpAgent:
         self.host.emit(ev.NOTICE, {"text": f"{shown} ready ({how} ACP session)", "acp_session": link.session_id,
                                    "agent": self.name})
 
+    async def _fork_or_new(self, link: _Link, caps: schema.AgentCapabilities, cwd: str, stored: str) -> tuple[str, str]:
+        """A new ACP session: forked from the source's when this session is a fork that has none
+        yet and the agent can fork (`session/fork`), else a fresh one (the fork is told why)."""
+        source = "" if stored else acp_fork_source(await self.host.history(), self.name)
+        if source:
+            forks = caps.session_capabilities is not None and caps.session_capabilities.fork is not None
+            if forks:
+                try:
+                    return (await link.conn.fork_session(session_id=source, cwd=cwd, mcp_servers=[])).session_id, "forked"
+                except RequestError as exc:
+                    self.host.emit(ev.NOTICE, {"text": f"{self.name} could not fork its session ({exc}); "
+                                                       "starting a new one"})
+            else:
+                self.host.emit(ev.NOTICE, {"text": f"{self.name} cannot fork its sessions: "
+                                                   "this fork starts a new conversation"})
+        return (await link.conn.new_session(cwd=cwd, mcp_servers=[])).session_id, "new"
+
     async def _stored_session_id(self) -> str:
-        for event in reversed(await self.host.history()):
-            if event.kind == ev.NOTICE and event.data.get("acp_session") and event.data.get("agent") == self.name:
-                return str(event.data["acp_session"])
-        return ""
+        return acp_session_of(await self.host.history(), self.name)
 
     async def _failure(self, link: _Link | None, exc: BaseException, when: str) -> str:
         """One line: what went wrong with the agent, and where its log is."""

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from cockpit.agents.policy import ApprovalPolicy
+from cockpit.agents.policy import PRESETS, SHELL_TOOL, ApprovalPolicy
 from cockpit.config import ApprovalConfig
 from cockpit.core.agent_api import AgentHost
 
@@ -28,10 +28,18 @@ class ApprovalGate:
 
     def __init__(self, host: AgentHost, approval: ApprovalConfig, sandboxed: bool):
         self.host = host
-        self.policy = ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny,
-                                     sandboxed=sandboxed)
+        self.sandboxed = sandboxed
+        self._approval = approval
+        self.policy = _policy(approval, sandboxed)
         self._always: set[tuple[str, str]] = set()
         self._granted_once: deque[tuple[str, str]] = deque(maxlen=_GRANTS_KEPT)
+
+    def _read_only_refuses(self, tool: str) -> bool:
+        """A read-only session never writes: what the read-only preset denies is denied whatever the
+        policy says, except commands, which a read-only sandbox confines (`Sandbox.read_only`)."""
+        if not self.host.session.read_only or PRESETS["read-only"].get(tool) != "deny":
+            return False
+        return tool != SHELL_TOOL or not self.sandboxed
 
     def grant_once(self, tool: str, command: str) -> None:
         """The person approved `command` already (asked in another form): let it run once unasked."""
@@ -39,6 +47,10 @@ class ApprovalGate:
 
     async def refusal(self, tool: str, args: Mapping[str, Any]) -> str:
         """"" when the call may run, else the refusal (one line) the agent reads."""
+        await self._follow_config()
+        if self._read_only_refuses(tool):
+            return (f"denied: this session is read-only (it runs in the repository's main checkout), so {tool} "
+                    "is not available" + ("" if tool != SHELL_TOOL else " without a sandbox here"))
         verdict = self.policy.decide(tool, args)
         if verdict.decision == "auto":
             return ""
@@ -58,3 +70,16 @@ class ApprovalGate:
                 self._always.add(key)
             return ""
         return "denied by the person" + (f": {decision.reason}" if decision.reason else "")
+
+    async def _follow_config(self) -> None:
+        """Decide under the repository's approval settings as they are now: a rule the person
+        adds while agents run (the inbox's "always allow") applies to their next command."""
+        approval = await self.host.current_approval()
+        if approval != self._approval:
+            self._approval = approval
+            self.policy = _policy(approval, self.sandboxed)
+
+
+def _policy(approval: ApprovalConfig, sandboxed: bool) -> ApprovalPolicy:
+    return ApprovalPolicy(approval.preset, approval.tools, approval.shell_allow, approval.shell_deny,
+                          sandboxed=sandboxed)

@@ -21,7 +21,7 @@ from cockpit.agents.llm_client import (
 )
 from cockpit.agents.model_keys import missing_key
 from cockpit.agents.shell import ShellRunner
-from cockpit.agents.tools import run_tool, tool_specs
+from cockpit.agents.tools import ToolOutcome, run_tool, tool_specs
 from cockpit.agents.workspace import Workspace
 from cockpit.config import ModelConfig
 from cockpit.core import events as ev
@@ -38,6 +38,10 @@ SYSTEM_PROMPT = """You are a coding agent working in a git worktree at {root}.
 Use the tools to inspect and change files and to run commands; every path is relative to the
 worktree and you cannot leave it. Make focused changes, run the project's tests when you change
 code, and finish with a short summary of what you did."""
+#: Said instead of the first line for a read-only session, so the model does not try to write.
+READ_ONLY_PROMPT = """You are a coding agent reading the main checkout of a git repository at {root}.
+This session is read-only: writing or editing files is refused and commands cannot change any
+file. Read, search and run read-only commands, then answer with what you found."""
 
 
 class LLMAgent:
@@ -84,7 +88,7 @@ class LLMAgent:
     # -- the loop ------------------------------------------------------------------------------
 
     def _system_prompt(self) -> str:
-        prompt = SYSTEM_PROMPT.format(root=self.host.worktree)
+        prompt = (READ_ONLY_PROMPT if self.host.session.read_only else SYSTEM_PROMPT).format(root=self.host.worktree)
         for name in MEMORY_FILES:
             path = Path(self.host.worktree) / name
             if path.is_file():
@@ -165,7 +169,7 @@ class LLMAgent:
 
             try:
                 completion = await stream_completion(
-                    model, request, tool_specs(),
+                    model, request, self.tool_specs(),
                     on_text=on_text,
                     on_thought=lambda delta: host.emit(ev.THOUGHT_DELTA, {"text": delta}),
                     headers={"X-Cockpit-Session": host.session.id},
@@ -198,15 +202,27 @@ class LLMAgent:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": output})
             return output
         host.emit(ev.TOOL_CALL, {"id": call.id, "name": call.name, "arguments": args})
-        refusal = await self.gate.refusal(call.name, args)
+        refusal = await self.refusal(call.name, args)
         if refusal:
             host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": False, "output": refusal,
                                        "denied": True})
             return refusal
         await host.hold()
-        outcome = await run_tool(self.workspace, call.name, args, shell_runner=self._shell_in_worktree)
+        outcome = await self.run_tool(call.name, args)
         host.emit(ev.TOOL_RESULT, {"id": call.id, "name": call.name, "ok": outcome.ok, "output": outcome.output})
         return outcome.output
+
+    # -- the tools: an agent with other tools (the conductor) overrides these three ------------
+
+    def tool_specs(self) -> list[dict[str, Any]]:
+        return tool_specs()
+
+    async def refusal(self, name: str, args: dict[str, Any]) -> str:
+        """"" when the call may run (the policy, then the person when it asks), else why not."""
+        return await self.gate.refusal(name, args)
+
+    async def run_tool(self, name: str, args: dict[str, Any]) -> ToolOutcome:
+        return await run_tool(self.workspace, name, args, shell_runner=self._shell_in_worktree)
 
     async def _shell_in_worktree(self, command: str, timeout: float):  # noqa: ANN202 - ShellResult
         return await self.shell.run(command, Path(self.host.worktree), self.env, timeout)

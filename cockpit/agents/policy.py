@@ -23,12 +23,12 @@ from cockpit.agents.shell_syntax import Command, parse
 Decision = Literal["auto", "ask", "deny"]
 DECISIONS: tuple[str, ...] = get_args(Decision)
 SHELL_TOOL = "run_shell"
-_READ_TOOLS = ("list_files", "read_file", "search")
+READ_TOOLS = ("list_files", "read_file", "search")
 _WRITE_TOOLS = ("write_file", "edit_file")
 
 
 def _preset(read: Decision, write: Decision, shell: Decision) -> dict[str, Decision]:
-    return {**dict.fromkeys(_READ_TOOLS, read), **dict.fromkeys(_WRITE_TOOLS, write), SHELL_TOOL: shell}
+    return {**dict.fromkeys(READ_TOOLS, read), **dict.fromkeys(_WRITE_TOOLS, write), SHELL_TOOL: shell}
 
 
 #: Writes are confined to the worktree by `Workspace`, so `ask-shell` lets them run unasked.

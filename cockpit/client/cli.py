@@ -81,6 +81,13 @@ def repo_argument(args: argparse.Namespace) -> str:
     return args.repo if args.remote else str(Path(args.repo).resolve())
 
 
+def worktree_argument(args: argparse.Namespace) -> str | None:
+    """`--worktree` as the server sees it (absolute here, as given for a remote host)."""
+    if args.worktree is None or args.remote:
+        return args.worktree
+    return str(Path(args.worktree).expanduser().resolve())
+
+
 async def session_rows(client: Any) -> list[dict[str, Any]]:
     return await client.execute({"cmd": "ls"})
 
@@ -130,14 +137,15 @@ async def _new(args: argparse.Namespace) -> int:
         created = await client.execute({
             "cmd": "create", "repo": repo_argument(args), "name": args.name, "base_ref": args.base,
             "agent": args.agent, "model": args.model, "task": args.task, "tags": args.tag,
-            "count": args.count, "fork_of": args.fork,
+            "count": args.count, "fork_of": args.fork, "branch": args.branch,
+            "worktree": worktree_argument(args), "read_only": args.no_worktree,
         })
     if args.json:
         print_json(created)
     else:
         for s in created:
             print(f"@{s['number']} {s['id']} {visible(s['name'])} on {visible(s['branch'])} "
-                  f"at {visible(s['worktree'])}")
+                  f"at {visible(s['worktree'])}" + (" (read-only)" if s.get("read_only") else ""))
     warning = _key_warning(args)  # after the sessions exist: a refusal stays the one line on stderr
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
@@ -156,18 +164,50 @@ async def _ls(args: argparse.Namespace) -> int:
 
 
 def ls_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """`ls` for a person: a PAUSED line first while the engine holds its agents, then a row each."""
+    """`ls` for a person: a PAUSED line first while the engine holds its agents, then a row each
+    (naming its repository when the sessions are of several)."""
     if not rows:
         return ["no sessions (create one with `cockpit new --task ...`)"]
     paused = next((s["paused"] for s in rows if s.get("paused")), "")
     lines = [f"PAUSED  {visible(paused)}"] if paused else []
-    shown = [(s, visible(s["name"]), visible(s["branch"])) for s in rows]
+    several = len({s.get("repo", "") for s in rows}) > 1  # then names read `repo:name`, as `@repo:` targets them
+    shown = [(s, visible(f"{s['repo']}:{s['name']}" if several and s.get("repo") else s["name"]), visible(s["branch"]))
+             for s in rows]
     name_width = max(cell_len(name) for _, name, _ in shown)  # columns line up in terminal cells
     branch_width = max(cell_len(branch) for _, _, branch in shown)
     for s, name, branch in shown:
         tags = visible(" ".join("#" + t for t in s["tags"]))
         lines.append(f"@{s['number']:<3} {s['id']}  {s['state']:<8} {pad(name, name_width)}  "
                      f"{pad(branch, branch_width)}  {tags}".rstrip())
+    return lines
+
+
+async def _inbox(args: argparse.Namespace) -> int:
+    from cockpit.inbox.groups import group_pending
+
+    async with connected(args) as client:
+        groups = group_pending(await client.execute({"cmd": "inbox_pending"}))
+        suggestions = await client.execute({"cmd": "inbox_suggestions"})
+    if args.json:
+        print_json({"groups": [{"label": g.label, "count": len(g.requests), "patterns": list(g.shape.patterns),
+                                "requests": g.requests} for g in groups], "suggestions": suggestions})
+        return 0
+    for line in inbox_lines(groups, suggestions):
+        print(line)
+    return 0
+
+
+def inbox_lines(groups: list[Any], suggestions: list[dict[str, Any]]) -> list[str]:
+    """`inbox` for a person: a line per group of pending requests, its sessions under it, then
+    the rules past answers suggest."""
+    lines = [] if groups else ["nothing is waiting for approval"]
+    for group in groups:
+        lines.append(f"{len(group.requests):>4}× {visible(group.label)}")
+        names = dict.fromkeys(f"@{r['number']}" for r in group.requests)
+        lines.append(f"      {' '.join(names)}")
+    for suggestion in suggestions:
+        lines.append(f"suggested: you approved `{visible(suggestion['label'])}` {suggestion['approved']} times in "
+                     f"{visible(suggestion['repo'])}: allow it from the screen's inbox (I, then w)")
     return lines
 
 
@@ -415,6 +455,14 @@ def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> dict[str, Ha
     new.add_argument("--count", type=int, default=1, help="fan the task out to N sessions")
     new.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     new.add_argument("--fork", default=None, metavar="SESSION", help="start from another session's state")
+    new.add_argument("--branch", default=None, metavar="EXISTING",
+                     help="work on an existing branch (in a new worktree) instead of a new one")
+    new.add_argument("--worktree", default=None, metavar="PATH",
+                     help="reuse an existing worktree of the repository (git worktree list); it is kept on rm")
+    new.add_argument("--no-worktree", action="store_true",
+                     help="read-only: the built-in agent reads the main checkout and never writes")
+
+    verb("inbox", "pending approvals of every session, grouped by what they ask")
 
     ls = verb("ls", "list sessions")
     ls.add_argument("--all", action="store_true", help="include archived and merged sessions")
@@ -467,7 +515,7 @@ def add_parsers(sub: Any, common: list[argparse.ArgumentParser]) -> dict[str, Ha
     wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
 
     return {
-        "new": _sync(_new), "ls": _sync(_ls), "rm": _sync(_rm), "send": _sync(_send),
+        "new": _sync(_new), "ls": _sync(_ls), "inbox": _sync(_inbox), "rm": _sync(_rm), "send": _sync(_send),
         "approve": _one_session_verb("approve", "approved", "id", "always", "reason"),
         "deny": _one_session_verb("deny", "denied", "id", "reason"),
         "interrupt": _one_session_verb("interrupt", "interrupted"),

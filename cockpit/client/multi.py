@@ -59,6 +59,9 @@ class MultiClient:
             return await self._send_line(command["line"], command.get("focused"), command.get("marked") or ())
         if name == "ls":
             return self.snapshot()
+        if name in _FAN_OUT:
+            answers = await asyncio.gather(*(c.execute(command) for c in self.clients.values()))
+            return [{**row, "host": host} for host, rows in zip(self.clients, answers) for row in rows]
         if "session" in command:
             return await self._owner(str(command["session"])).execute(command)
         if name == "create":
@@ -100,6 +103,8 @@ class MultiClient:
         return " ".join([*pinned, text])
 
 
+#: Commands that list something of every host: each host answers, its rows labelled with it.
+_FAN_OUT = frozenset({"inbox_pending", "inbox_suggestions"})
 _HOST_TARGET = re.compile(r"@([^:\s]+):(\S+)$")
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from cockpit.config import Config
+from cockpit.config import ApprovalConfig, Config
 from cockpit.core.events import Event
 from cockpit.core.model import Session, Usage
 from cockpit.core.states import State
@@ -42,6 +42,9 @@ class AgentHost(Protocol):
     def emit(self, kind: str, data: dict[str, Any]) -> None: ...
     def set_state(self, state: State, detail: str = "") -> None: ...
     async def request_approval(self, tool: str, title: str, detail: str = "") -> ApprovalDecision: ...
+    async def current_approval(self) -> ApprovalConfig:
+        """The repository's approval settings as they are now (`config` is as they were when the
+        backend started): a rule the person adds while the agent runs applies to its next call."""
     async def history(self) -> list[Event]: ...
     def add_usage(self, model: str, usage: Usage) -> None: ...
     async def budget_exceeded(self) -> str: ...  # a reason, or "" when within budget

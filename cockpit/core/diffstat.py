@@ -35,6 +35,13 @@ async def diffstat(worktree: Path, base_commit: str) -> DiffStat:
     return DiffStat(files + len(untracked), added + new_lines, removed)
 
 
+async def changed_paths(worktree: Path, base_commit: str) -> frozenset[str]:
+    """The paths a session changed against its base, counted as `diffstat` counts them."""
+    tracked = await git(worktree, "diff", "--name-only", "-z", "--no-renames", base_commit, "--", check=False)
+    others = await git(worktree, "ls-files", "--others", "--exclude-standard", "-z", check=False)
+    return frozenset(name for name in (tracked.out + "\0" + others.out).split("\0") if name)
+
+
 async def tree_diffstat(cwd: Path, old: str, new: str) -> DiffStat:
     """Files and lines changed between two tree-ish objects (e.g. two checkpoints)."""
     return DiffStat(*_numstat_totals(await git_out(cwd, "diff", "--numstat", "--no-renames", old, new, "--")))

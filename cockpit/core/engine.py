@@ -31,7 +31,9 @@ from cockpit.core.events import Event
 from cockpit.core.git import git_out
 from cockpit.core.host import SessionHost
 from cockpit.core.landing import Landing
+from cockpit.core.fork_conversation import ACP_FORK_OF, acp_session_of, carry_conversation
 from cockpit.core.model import Repo, Session, Usage
+from cockpit.core.placement import Placement
 from cockpit.core.review import Review
 from cockpit.core.router import Route, route
 from cockpit.core.sandbox import Sandbox, sandbox_for, session_tmp, unavailable_reason
@@ -44,6 +46,10 @@ from cockpit.core.verify import verify_command
 from cockpit.errors import CockpitError, ConfigError, NotFound
 
 COALESCE_INTERVAL = 0.5
+#: Sessions whose post-turn work (checkpoint, diff stat, verify) runs at once; the rest wait.
+#: Each starts git processes, and starting one holds the event loop for a few milliseconds: a
+#: hundred sessions ending their turns together otherwise stalled commands for a quarter second.
+AFTER_TURN_SLOTS = 4
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -68,6 +74,7 @@ class Engine:
         store.on_blocked = self._storage_changed
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # background work to finish before close
+        self._after_turn_slots = asyncio.Semaphore(AFTER_TURN_SLOTS)
         self.review = Review(self)
         self.landing = Landing(self)
         self.services = {feature.name: feature.service(self) for feature in registry.features()}
@@ -105,6 +112,7 @@ class Engine:
             raise
         engine._flusher = asyncio.create_task(engine._flush_loop(), name="cockpit-coalesce")
         engine.review.start()
+        registry.opened(engine.services.values())
         return engine
 
     def watch_config(self) -> None:
@@ -140,6 +148,7 @@ class Engine:
             self.repos[repo.id] = repo
         for session in await self.store.sessions():
             self.sessions[session.id] = session
+            session.repo = session.repo or self.repos[session.repo_id].slug  # made before sessions named it
             self._last_number = max(self._last_number, session.number)
             if session.state in LIVE:
                 # The process that ran this turn is gone; say so instead of pretending.
@@ -207,10 +216,11 @@ class Engine:
             return
         tree = None
         review = self.config_for(session).review
-        if review.checkpoints and not any(s.owns(session.id) for s in self.services.values()):
-            tree = await self.review.checkpoint_turn(session)
-        await self.review.report_diffstat(session, tree)
-        if review.verify_after_turn and review.verify:
+        async with self._after_turn_slots:  # (verify may take minutes: it does not hold a slot)
+            if review.checkpoints and not any(s.owns(session.id) for s in self.services.values()):
+                tree = await self.review.checkpoint_turn(session)
+            await self.review.report_diffstat(session, tree)
+        if review.verify_after_turn and review.verify and not session.read_only:
             await self.landing.verify(session.id)
         await self.review.deliver_notes(session)
 
@@ -322,41 +332,59 @@ class Engine:
         tags: Sequence[str] = (),
         count: int = 1,
         fork_of: str | None = None,
+        branch: str | None = None,
+        worktree: str | None = None,
+        read_only: bool = False,
     ) -> list[Session]:
-        """Create `count` sessions (a fan-out of the same task when count > 1), concurrently."""
+        """Create `count` sessions (a fan-out of the same task when count > 1), concurrently.
+
+        `branch`, `worktree` and `read_only` place a session elsewhere than a new branch (see
+        `cockpit.core.placement`); a fork runs its source's agent unless told otherwise and, for
+        the built-in agent, starts with its source's conversation."""
         if count < 1:
             raise CockpitError(f"count must be at least 1, got {count}")
         check_name(name)
         repo = await self.add_repo(repo_path)
         info = self._repo_info[repo.id]
         config = self.configs.for_repo(info.root)
-        agent = agent or config.defaults.agent
-        config.agent(agent)  # fail early on an unknown agent name
         source = self.get(fork_of) if fork_of else None
+        agent = agent or (source.agent if source else config.defaults.agent)
+        placement = Placement(branch, worktree, read_only)
+        placement.check(count=count, forking=source is not None, agent=agent, kind=config.agent(agent).kind)
         if base_ref is None and source is None:
             base_ref = config.defaults.base_ref or None
         await self.worktrees.resolve_base(info, base_ref if source is None else source.base_commit)
-        base = name or (task.split("\n")[0][:30] if task else "") or (f"fork-{source.slug}" if source else "session")
+        base = (name or (task.split("\n")[0][:30] if task else "") or (f"fork-{source.slug}" if source else "")
+                or (branch or "").removeprefix("refs/heads/") or (Path(worktree).name if worktree else "")
+                or ("read-only" if read_only else "session"))
         base = f"session-{base}" if base.isdigit() else base  # a number names a session by number
         names = [base if count == 1 else f"{base}-{i + 1}" for i in range(count)]
         # Numbers follow the names (@1 is x-1), whichever worktree happens to be ready first.
         numbers = [self._next_number() for _ in names]
         group = self._new_id() if count > 1 else ""
+        sparse = config.worktrees.sparse
+        taken = [s.worktree for s in self.sessions.values() if s.repo_id == repo.id and not s.read_only]
 
         async def one(session_name: str, number: int) -> Session:
+            owns_worktree = owns_branch = True
             if source is not None:
-                made = await self.worktrees.fork(info, source.path, session_name)
+                made = await self.worktrees.fork(info, source.path, session_name, sparse=sparse)
                 made = Worktree(made.path, made.branch, made.slug, source.base_ref, source.base_commit)
             else:
-                made = await self.worktrees.create(info, session_name, base_ref)
+                placed = await placement.make(self.worktrees, info, session_name, base_ref, sparse=sparse, taken=taken)
+                made, owns_worktree, owns_branch = placed.worktree, placed.owns_worktree, placed.owns_branch
             session = self._new_session(repo, made, name=session_name, agent=agent, model=model,
                                         task=task, tags=list(tags), number=number)
             session.group = group
+            session.owns_worktree, session.owns_branch, session.read_only = owns_worktree, owns_branch, read_only
             if source is not None:
                 session.forked_from = source.id
             await self._register(session)
             self._tell_untrusted(session, info.root)
-            await self._prepare(session, info)
+            if source is not None:
+                await self._carry_conversation(source, session)
+            if owns_worktree:  # a worktree someone else made is used as it is
+                await self._prepare(session, info)
             return session
 
         results = await asyncio.gather(*(one(n, k) for n, k in zip(names, numbers)), return_exceptions=True)
@@ -370,6 +398,25 @@ class Engine:
             raise failures[0]
         return created
 
+    async def _carry_conversation(self, source: Session, fork: Session) -> None:
+        """Give a fork its source's conversation: copied for the built-in agent, forked inside an
+        ACP agent that can (its backend asks), else the fork starts afresh and says so."""
+        if source.agent != fork.agent or fork.kind not in ("llm", "acp"):
+            self.emit(fork.id, ev.NOTICE, {"text": f"forked from @{source.number}: files only, "
+                                                   f"agent {fork.agent!r} starts a new conversation"})
+            return
+        events = await self.transcript(source.id)
+        if fork.kind == "acp":
+            acp_session = acp_session_of(events, source.agent)
+            if acp_session:
+                self.emit(fork.id, ev.NOTICE, {"text": f"forked from @{source.number}: asking {fork.agent} to "
+                                                       "fork its conversation", ACP_FORK_OF: acp_session,
+                                               "agent": fork.agent})
+            return
+        carried = carry_conversation(events, lambda kind, data: self.emit(fork.id, kind, data))
+        self.emit(fork.id, ev.NOTICE, {"text": f"forked from @{source.number} with its conversation "
+                                               f"({carried} messages)"})
+
     def _next_number(self) -> int:
         self._last_number += 1
         self.store.set_meta_nowait("last_number", str(self._last_number))
@@ -380,7 +427,7 @@ class Engine:
         number = self._next_number() if number is None else number
         config = self.configs.for_repo(repo.path)
         return Session(
-            id=self._new_id(), number=number, name=name, slug=made.slug, repo_id=repo.id,
+            id=self._new_id(), number=number, name=name, slug=made.slug, repo_id=repo.id, repo=repo.slug,
             branch=made.branch, base_ref=made.base_ref, base_commit=made.base_commit,
             worktree=str(made.path), agent=agent, kind=getattr(config.agents.get(agent), "kind", ""),
             model=model, task=task, tags=tags, port=port_block(number, config.worktrees),
@@ -461,7 +508,7 @@ class Engine:
                 self.set_state(session, State.IDLE, "task not started: resume it (r) in the cockpit" if task else "")
             return
         try:
-            host.backend = self.agent_factory(host)
+            host.backend = registry.engine_agent(self, host) or self.agent_factory(host)
             await host.backend.start()
         except CockpitError as exc:
             host.backend = None
@@ -666,13 +713,17 @@ class Engine:
         await self._stop_agent(host, sweep=True)
         info = await self.repo_info(session.repo_id)
         cfg = self.config_for(session).worktrees
-        if cfg.teardown and session.path.is_dir():
+        if cfg.teardown and session.owns_worktree and session.path.is_dir():
             result = await run_script(cfg.teardown, session.path, self.command_env(session), cfg.setup_timeout,
                                       sandbox=self.sandbox(session, session.path))
             if not result.ok:
                 self.emit(session.id, ev.NOTICE, {"text": "tear-down script failed", "output": result.output})
             await end_session_processes(host.env)
-        await self.worktrees.remove(info, session.path, session.branch, delete_branch=delete_branch)
+        if session.owns_worktree:
+            await self.worktrees.remove(info, session.path, session.branch,
+                                        delete_branch=delete_branch and session.owns_branch)
+        if delete_branch and not session.owns_branch:
+            self.emit(session.id, ev.NOTICE, {"text": f"kept branch {session.branch}: the session did not make it"})
         shutil.rmtree(session_tmp(self.home, session.id), ignore_errors=True)
         net_proxy.close_under(self.home, session.id)
 

@@ -34,6 +34,9 @@ ERROR = "error"
 TURN_START = "turn.start"
 TURN_END = "turn.end"
 DIFF_STAT = "diff.stat"  # files / lines changed against the base (after a turn, on file changes)
+#: Other live sessions changing the same files as this one, all of them (empty: none any more):
+#: {"with": [{"session", "number", "name", "files"}]} (cockpit.alerts.collisions)
+COLLISION = "collision"
 # Review and merge desk
 CHECKPOINT = "checkpoint"  # the worktree was snapshotted at the end of a turn (or before a rollback)
 VERIFY = "verify"  # the verify command started or finished in the session's worktree
@@ -41,6 +44,7 @@ MERGED = "merged"  # the session's change landed on its target (or a pull reques
 # Experiment loops (cockpit/experiment)
 EXPERIMENT_RUN = "experiment.run"  # an agent's iteration ended: its results.tsv row and timings
 EXPERIMENT_STATE = "experiment.state"  # (session "") an experiment started, stopped, finished or failed
+PLAN = "plan"  # (session "") a plan was made, proposed, edited, approved or one of its sub-tasks moved on
 # Terminal (PTY) sessions
 TERM_SCREEN = "term.screen"  # changed rows of the emulated screen; live only, never stored
 # Configuration (session "")

@@ -4,6 +4,12 @@ Everything that writes to the shared repository (worktree add/remove, branch and
 merges) takes the repository's lock first, so concurrent sessions queue instead of colliding;
 another process (a second cockpit, the user's own git) can still hold a `*.lock` file, so those
 failures are retried with backoff before they reach the caller.
+
+Each git process is started from a thread of its own pool, not with asyncio's subprocess
+support: starting a process from the event loop holds the loop for a few milliseconds (fork,
+exec, a waiter thread), so a hundred sessions ending their turns together (a checkpoint and a
+diff stat each) held it for over half a second, and every command waited (measured: 200 spawns
+at once, loop lag 569 ms from the loop, 38 ms from threads).
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import subprocess
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +27,9 @@ from cockpit.errors import GitError
 
 _LOCK_MARKERS = (".lock': File exists", "could not lock", "Unable to create", "index.lock")
 _LOCK_RETRIES = 12
+#: Git processes running at once; more wait for a thread (a slow one cannot starve other work
+#: that uses asyncio's default executor).
+_SPAWNERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cockpit-git")
 
 
 @dataclass(frozen=True)
@@ -63,14 +74,10 @@ async def git(
     stdin: bytes | None = None,
 ) -> GitResult:
     """Run one git command; retry while another process holds a lock file."""
+    loop = asyncio.get_running_loop()
     for attempt in range(_LOCK_RETRIES):
-        proc = await asyncio.create_subprocess_exec(
-            "git", *args, cwd=str(cwd), env=_git_env(env),
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate(stdin)
-        result = GitResult(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+        done = await loop.run_in_executor(_SPAWNERS, _run, ("git", *args), str(cwd), _git_env(env), stdin)
+        result = GitResult(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
         if result.code == 0 or not any(m in result.err for m in _LOCK_MARKERS):
             break
         if attempt < _LOCK_RETRIES - 1:
@@ -78,6 +85,11 @@ async def git(
     if check and result.code != 0:
         raise GitFailed(args, result)
     return result
+
+
+def _run(argv: tuple[str, ...], cwd: str, env: dict[str, str], stdin: bytes | None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, cwd=cwd, env=env, input=stdin, capture_output=True,
+                          stdin=None if stdin is not None else subprocess.DEVNULL)
 
 
 async def git_out(cwd: Path | str, *args: str, env: Mapping[str, str] | None = None) -> str:

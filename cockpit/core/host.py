@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cockpit.config import Config
+from cockpit.config import ApprovalConfig, Config
 from cockpit.core import events as ev
 from cockpit.core.agent_api import AgentBackend, ApprovalDecision
 from cockpit.core.events import Event
@@ -102,6 +102,9 @@ class SessionHost:
             self.pending.pop(request.id, None)
             if not self.pending and self._session.state == State.WAITING:
                 self.set_state(request.resume_state)
+
+    async def current_approval(self) -> ApprovalConfig:
+        return self.config.approval  # re-read when its files change (`RepoConfigs`)
 
     def resolve(self, request_id: str | None, decision: ApprovalDecision) -> PendingApproval:
         """Answer one pending request (the oldest when no id is given)."""

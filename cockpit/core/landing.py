@@ -50,6 +50,7 @@ class Landing:
     async def verify(self, ref: str) -> dict[str, Any]:
         """Run the verify command in the session's worktree and keep the result on the session."""
         session = self.engine.get(ref)
+        session.refuse_read_only("run verify in it")
         command = self.engine.verify_command(session)
         self._need_worktree(session)
         async with self._verifying.setdefault(session.id, asyncio.Lock()):
@@ -341,6 +342,7 @@ class Landing:
             raise CockpitError(f"session @{session.number} has no worktree any more ({session.worktree})")
 
     def _check_mergeable(self, session: Session) -> None:
+        session.refuse_read_only("merge, rebase or open a pull request")
         if session.state in LIVE:
             raise CockpitError(
                 f"session @{session.number} is {session.state.value}; wait for its turn to end "

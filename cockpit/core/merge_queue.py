@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cockpit.core import events as ev
 from cockpit.core.merge import changed_files, merge_tree, read_tip, resolve_target, tip_commit
@@ -23,6 +24,8 @@ from cockpit.errors import CockpitError
 
 if TYPE_CHECKING:
     from cockpit.core.ports import Desk
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,11 +58,7 @@ async def plan(landing: Desk, refs: list[str] | None = None) -> dict[str, Any]:
     entries = list(await asyncio.gather(*(_entry(landing, s) for s in sessions)))
     if not refs:
         entries = [e for e in entries if e.files or e.error]
-    pairs = []
-    for a, b in itertools.combinations([e for e in entries if not e.error], 2):
-        overlap = sorted(set(a.files) & set(b.files))
-        if a.target == b.target and overlap:
-            pairs.append((a, b, overlap))
+    pairs = overlaps([e for e in entries if not e.error], lambda e: e.target, lambda e: e.files)
     merged = await asyncio.gather(*(_pair_conflicts(landing, a, b) for a, b, _ in pairs))
     conflicts = {frozenset((a.session.id, b.session.id)): files for (a, b, _), files in zip(pairs, merged) if files}
     order, blocked = suggest_order(entries, conflicts)
@@ -70,6 +69,14 @@ async def plan(landing: Desk, refs: list[str] | None = None) -> dict[str, Any]:
         "order": order,
         "blocked": blocked,
     }
+
+
+def overlaps(items: Sequence[T], group: Callable[[T], object],
+             files: Callable[[T], Iterable[str]]) -> list[tuple[T, T, list[str]]]:
+    """(a, b, the files both change) for each pair of `items` in the same group (e.g. landing
+    on the same target) that change a file in common; pairs in the order of `items`."""
+    return [(a, b, shared) for a, b in itertools.combinations(items, 2)
+            if group(a) == group(b) and (shared := sorted(set(files(a)) & set(files(b))))]
 
 
 async def _entry(landing: Desk, session: Session) -> _Entry:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.core.states import State
+from cockpit.errors import CockpitError
 
 
 @dataclass
@@ -63,15 +64,29 @@ class Session:
     state_detail: str = ""  # why: the error, what it waits for
     port: int = 0  # first port of the session's private block
     forked_from: str = ""
+    #: False: the worktree was there before the session (reused, or the main checkout of a
+    #: read-only session), so removing the session leaves it; likewise a branch it did not make.
+    owns_worktree: bool = True
+    owns_branch: bool = True
+    #: Runs in the repository's main checkout and must never write there: no write tools, a
+    #: read-only sandbox for commands, no merge, verify or revert (see `refuse_read_only`).
+    read_only: bool = False
     created_at: float = field(default_factory=time.time)
     usage: Usage = field(default_factory=Usage)
     group: str = ""  # shared by the sessions one fan-out (count > 1) created, for comparing them
     #: The last verify result (cockpit.core.verify.VerifyResult as a dict); {} when never verified.
     verify: dict[str, Any] = field(default_factory=dict)
+    repo: str = ""  # the repository's slug (`Repo.slug`): its label on screen and in `@repo:` targets
 
     @property
     def path(self) -> Path:
         return Path(self.worktree)
+
+    def refuse_read_only(self, action: str) -> None:
+        """One line refusing `action` ("merge", "verify" …) when the session is read-only."""
+        if self.read_only:
+            raise CockpitError(f"session @{self.number} is read-only (it runs in the main checkout {self.worktree}): "
+                               f"it cannot {action}")
 
     def to_dict(self) -> dict[str, Any]:
         """Built field by field: `dataclasses.asdict` deep-copies every value, which made `ls` of

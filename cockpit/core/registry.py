@@ -8,10 +8,11 @@ each feature here; every engine opened afterwards builds the feature's service (
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cockpit.core.agent_api import AgentBackend, AgentHost
 from cockpit.core.commands import COMMANDS
 from cockpit.errors import CockpitError
 
@@ -28,11 +29,24 @@ class Service(Protocol):
         ...
 
 
+def opened(services: Iterable[object]) -> None:
+    """Tell the services that have an `on_open()` that the engine is open: its sessions are
+    restored, so a service that follows the events starts from every session there is."""
+    for service in services:
+        on_open = getattr(service, "on_open", None)
+        if callable(on_open):
+            on_open()
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str  # the engine's attribute for the service: engine.<name>
     service: Callable[[Any], Service]  # called with the engine, once per engine opened
     commands: Mapping[str, Callable[..., Awaitable[Any]]]  # {"cmd" name: handler(engine, **arguments)}
+    #: Agent kinds the feature runs inside the engine's process because they drive the engine
+    #: itself (the plan's conductor): {kind: make(engine, host)}; every other kind comes from the
+    #: engine's agent factory.
+    agents: Mapping[str, Callable[[Any, AgentHost], AgentBackend]] = field(default_factory=dict)
 
 
 _FEATURES: dict[str, Feature] = {}
@@ -53,3 +67,13 @@ def register(feature: Feature) -> None:
 
 def features() -> list[Feature]:
     return list(_FEATURES.values())
+
+
+def engine_agent(engine: Any, host: AgentHost) -> AgentBackend | None:
+    """The backend of a feature's own agent kind for `host`'s session, else None (then the
+    engine's agent factory makes it)."""
+    kind = host.config.agent(host.session.agent).kind
+    for feature in _FEATURES.values():
+        if kind in feature.agents:
+            return feature.agents[kind](engine, host)
+    return None

@@ -145,7 +145,10 @@ class Review:
 
     async def checkpoint_turn(self, session: Session) -> str | None:
         """Snapshot the worktree at the end of a turn (no checkpoint when nothing changed);
-        return the snapshot's tree, or None when it could not be taken."""
+        return the snapshot's tree, or None when it could not be taken (or a read-only session's
+        main checkout, whose changes are the person's, not the agent's)."""
+        if session.read_only:
+            return None
         turn = await self._next_turn(session)
         try:
             async with self._locks[session.id]:
@@ -204,6 +207,7 @@ class Review:
         The current state is checkpointed first, so the rollback itself can be rolled back.
         """
         session = self._with_worktree(ref)
+        session.refuse_read_only("roll back")
         if session.state in LIVE:
             raise CockpitError(f"session @{session.number} is {session.state.value}; interrupt it first (x)")
         async with self._locks[session.id]:
@@ -244,6 +248,7 @@ class Review:
         person saw it: a file that changed since is refused.
         """
         session = self._with_worktree(ref)
+        session.refuse_read_only("revert a hunk")
         async with self._locks[session.id]:
             tree = await snapshot_tree(session.path)
             change = await tree_change(session.path, session.base_commit, tree,

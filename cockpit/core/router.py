@@ -1,9 +1,11 @@
 """Parsing an instruction line into targets and text.
 
 Targets are the leading words that start with `@` or `#`: `@3` (number), `@api` (name, slug or
-id), `#backend` (tag) and the groups `@all @marked @waiting @idle @error @running`. A line with
-no targets goes to the marked set, else the focused session. Anything that names nobody is
-refused with a message, never dropped silently.
+id), `#backend` (tag) and the groups `@all @marked @waiting @idle @error @running`. A repository
+scopes a target: `@web:` is every open session of repository `web`, `@web:fix` / `@web:#ui` /
+`@web:waiting` that target among its sessions only. A line with no targets goes to the marked
+set, else the focused session. Anything that names nobody is refused with a message, never
+dropped silently.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ def resolve_token(token: str, sessions: Sequence[Session], marked: Iterable[str]
         tag = token[1:].lower()
         return [s for s in open_sessions if tag in (t.lower() for t in s.tags)]
     name = token[1:]
+    repo, colon, inner = name.partition(":")
+    if colon:
+        mine = [s for s in sessions if s.repo.lower() == repo.lower()]
+        if not inner:
+            return [s for s in mine if s.state not in _CLOSED]
+        return resolve_token(inner if inner.startswith("#") else "@" + inner, mine, marked)
     key = name.lower()
     if key == "all":
         return open_sessions
@@ -93,7 +101,7 @@ def route(
         found = resolve_token(token, sessions, marked)
         if not found:
             # a group (@waiting) that names nobody right now is not a typo; a tag nobody has may be
-            (empty if token.startswith("@") and token[1:].lower() in GROUPS else unknown).append(token)
+            (empty if _names_a_group(token, sessions) else unknown).append(token)
         for session in found:
             targets.setdefault(session.id, session)
     if unknown:
@@ -101,3 +109,15 @@ def route(
     if not targets:
         raise RouteError(f"nobody to send to: no session matches {' '.join(empty)} right now")
     return Route(tuple(targets.values()), text)
+
+
+def _names_a_group(token: str, sessions: Sequence[Session]) -> bool:
+    """Whether `token` is a group that may be empty right now (not a typo): `@waiting`, and a
+    known repository's `@web:` or `@web:waiting`."""
+    if not token.startswith("@"):
+        return False
+    repo, colon, inner = token[1:].partition(":")
+    if colon:
+        known = any(s.repo.lower() == repo.lower() for s in sessions)
+        return known and (not inner or inner.lower() in GROUPS)
+    return token[1:].lower() in GROUPS

@@ -116,6 +116,7 @@ class Sandbox:
     hosts: tuple[HostRule, ...] = ()  # reachable through the proxy; none: no network at all
     proxy: Path | None = None  # the proxy's socket, outside (it listens there once `wrap` ran)
     notify: Callable[[str], None] | None = None  # told of each host the proxy refused
+    read_only: bool = False  # the worktree is a read-only session's main checkout: nothing in it is writable
 
     def wrap(self, argv: Sequence[str], cwd: Path | None = None, *, configured: bool = False) -> list[str]:
         """The argv that runs `argv` in the sandbox, in `cwd` (default: the worktree).
@@ -135,7 +136,8 @@ class Sandbox:
             if _under(path, Path("/tmp")) or not os.path.lexists(path):
                 continue  # the private /tmp already hides the real one
             args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
-        args += ["--bind", str(self.worktree), str(self.worktree), *_git_binds(self.worktree)]
+        if not self.read_only:  # else it stays under the read-only root bind, its .git too
+            args += ["--bind", str(self.worktree), str(self.worktree), *_git_binds(self.worktree)]
         for path in self.writable:
             args += ["--bind", str(path), str(path)]
         args += ["--chdir", str(cwd or self.worktree), "--", *argv]
@@ -174,13 +176,15 @@ def session_tmp(home: Path, session_id: str) -> Path:
 
 
 def sandbox_for(cfg: SandboxConfig, worktree: Path, home: Path, session_id: str, *, agent_name: str = "",
-                agent: AgentConfig | None = None, notify: Callable[[str], None] | None = None) -> Sandbox | None:
+                agent: AgentConfig | None = None, notify: Callable[[str], None] | None = None,
+                read_only: bool = False) -> Sandbox | None:
     """The sandbox for session `session_id`'s commands in `worktree` (a worktree of the session,
     or a scratch one made for it), or None when it is off or unavailable here.
 
     `agent`: an ACP agent's own config, whose `writable` and `allow_hosts` (its state folder,
     its API host) add to the `[sandbox]` ones for its process and the commands it runs.
-    `notify`: told (one line) of each host the proxy refused, for a session notice."""
+    `notify`: told (one line) of each host the proxy refused, for a session notice.
+    `read_only`: nothing in `worktree` may change (a read-only session's main checkout)."""
     found = availability()
     if not cfg.enabled or not found.ok:
         return None
@@ -201,7 +205,7 @@ def sandbox_for(cfg: SandboxConfig, worktree: Path, home: Path, session_id: str,
     hidden += [Path(os.environ[name]) for name in ("XDG_CONFIG_HOME", "COCKPIT_HOME") if os.environ.get(name)]
     hidden += [home, *(Path(os.path.expanduser(entry)) for entry in cfg.hidden)]
     return Sandbox(found.binary, Path(worktree).resolve(), tmp.resolve(), tuple(dict.fromkeys(writable)),
-                   tuple(dict.fromkeys(p.resolve() for p in hidden)), rules, proxy, notify)
+                   tuple(dict.fromkeys(p.resolve() for p in hidden)), rules, proxy, notify, read_only)
 
 
 def _writable_folder(key: str, entry: str) -> Path:
@@ -223,7 +227,8 @@ def host_sandbox(host: AgentHost, agent_name: str = "", agent: AgentConfig | Non
     """`sandbox_for` an agent's session (its own `agent` config for an ACP agent's process): hosts
     the proxy refused become notices of the session."""
     return sandbox_for(host.config.sandbox, Path(host.worktree), host.home, host.session.id, agent_name=agent_name,
-                       agent=agent, notify=lambda text: host.emit(ev.NOTICE, {"text": text}))
+                       agent=agent, notify=lambda text: host.emit(ev.NOTICE, {"text": text}),
+                       read_only=host.session.read_only)
 
 
 def unavailable_reason(cfg: SandboxConfig) -> str:

@@ -585,6 +585,18 @@ class Store:
             if paused:
                 gc.enable()
 
+    async def events_of_kinds(self, kinds: Iterable[str]) -> list[Event]:
+        """Every stored event of these kinds, by session then seq (past approvals, for the inbox's
+        rule suggestions; a scan of the events table, so not for anything done per event)."""
+        kinds = list(kinds)
+        await self.written_or_blocked()
+        async with self._db.execute(
+            f"SELECT session, seq, ts, kind, data FROM events WHERE kind IN ({', '.join('?' * len(kinds))}) "
+            "ORDER BY session, seq, id", kinds,
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Event(kind=k, session=s, data=json.loads(d), seq=q, ts=t) for s, q, t, k, d in rows]
+
     async def last_seq(self) -> dict[str, int]:
         async with self._db.execute("SELECT session, MAX(seq) FROM events GROUP BY session") as cur:
             return {s: q for s, q in await cur.fetchall()}

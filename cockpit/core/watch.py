@@ -30,6 +30,8 @@ IGNORED_DIRS = frozenset({
 _IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", "~", ".egg-info")
 DEBOUNCE_MS = 300  # longest a burst of writes is grouped before the sessions are told
 STEP_MS = 100  # a quiet gap this long ends a burst early; also how often the watch thread wakes
+#: How long changes to the set of worktrees are gathered before it is checked again.
+REFRESH_AFTER_S = 0.05
 #: A watch call returns after this long even when nothing changed, so that a thread whose task
 #: vanished without setting the stop event (a loop torn down) still ends.
 _TIMEOUT_MS = 5_000
@@ -49,6 +51,7 @@ class Watcher:
         self._on_failure = on_failure
         self._watching: dict[str, str] = {}  # session id -> real path of its worktree
         self._watched_roots: dict[str, Path] = {}  # what `roots()` said when `_watching` was made
+        self._refresh_due = False
         self._restart = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -83,7 +86,16 @@ class Watcher:
             self._restart.set()
 
     async def _follow(self, set_changes: AsyncIterator[object]) -> None:
+        """Changes that arrive together are looked at once: 100 sessions ending their turns at
+        the same moment are 200 state changes, and checking the set after each held the loop."""
         async for _ in set_changes:
+            if not self._refresh_due:
+                self._refresh_due = True
+                asyncio.get_running_loop().call_later(REFRESH_AFTER_S, self._refresh_now)
+
+    def _refresh_now(self) -> None:
+        self._refresh_due = False
+        if not self._closing:
             self.refresh()
 
     async def _watch_loop(self) -> None:

@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,7 @@ class WorktreeManager:
         base_ref: str | None = None,
         *,
         path: Path | None = None,
+        sparse: Sequence[str] = (),
     ) -> Worktree:
         """Make a new worktree on a new branch `cockpit/<slug>` from `base_ref`.
 
@@ -122,6 +124,7 @@ class WorktreeManager:
         so it runs outside the lock and many creations check out in parallel.
         """
         ref, commit = await self.resolve_base(repo, base_ref)
+        await check_sparse(repo.root, commit, sparse)
         if path is not None and Path(path).exists():
             raise GitError(f"{path}: path exists; choose another path or remove it")
         async with self.locks.for_repo(repo.common_dir):
@@ -130,13 +133,67 @@ class WorktreeManager:
             target.parent.mkdir(parents=True, exist_ok=True)
             branch = BRANCH_PREFIX + slug
             await git(repo.root, "worktree", "add", "--quiet", "--no-checkout", "-b", branch, str(target), commit)
+        await self._fill(repo, target, branch, sparse, delete_branch=True)
+        return Worktree(path=target, branch=branch, slug=slug, base_ref=ref, base_commit=commit)
+
+    async def _fill(self, repo: RepoInfo, target: Path, branch: str, sparse: Sequence[str], *,
+                    delete_branch: bool) -> None:
+        """Check out a worktree registered with `--no-checkout`: only the `sparse` folders when
+        given (cone mode), so a monorepo session gets the part it works on; undone on failure."""
         try:
+            if sparse:
+                await git(target, "sparse-checkout", "set", "--cone", "--", *sparse)
             # Fills the index and the files, and runs a post-checkout hook like `worktree add` would.
             await git(target, "checkout", "--quiet", "--force")
         except BaseException:
-            await self.remove(repo, target, branch, delete_branch=True)
+            await self.remove(repo, target, branch, delete_branch=delete_branch)
             raise
-        return Worktree(path=target, branch=branch, slug=slug, base_ref=ref, base_commit=commit)
+
+    async def checkout_branch(self, repo: RepoInfo, branch: str, base_ref: str | None = None, *,
+                              sparse: Sequence[str] = ()) -> Worktree:
+        """A new worktree on the existing `branch` (made and owned by someone else: never deleted
+        here). Its base is where it left `base_ref` (default: the current branch), so its change
+        is what the branch added."""
+        branch = branch.removeprefix("refs/heads/")
+        if not await _branch_exists(repo.root, branch):
+            raise GitError(f"{repo.root}: no branch {branch!r} (see `git branch`); --base makes a new one from a ref")
+        for entry in await self.list(repo):
+            if entry.branch == branch and not entry.prunable:
+                raise GitError(f"branch {branch!r} is checked out at {entry.path}; "
+                               f"reuse that worktree (--worktree {entry.path}) or pick another branch")
+        ref, base_commit = await self.resolve_base(repo, base_ref)
+        await check_sparse(repo.root, branch, sparse)
+        async with self.locks.for_repo(repo.common_dir):
+            slug = await self._free_slug(repo, slugify(branch), explicit_path=None)
+            target = self.repo_dir(repo) / slug
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await git(repo.root, "worktree", "add", "--quiet", "--no-checkout", str(target), branch)
+        await self._fill(repo, target, branch, sparse, delete_branch=False)
+        return Worktree(path=target, branch=branch, slug=slug, base_ref=ref,
+                        base_commit=await _fork_point(repo.root, branch, base_commit))
+
+    async def existing(self, repo: RepoInfo, path: Path | str, base_ref: str | None = None) -> Worktree:
+        """A worktree `git worktree list` shows for this repository, as it is (nothing is checked
+        out or moved); anything else is refused with one line."""
+        wanted = Path(path).expanduser().resolve()
+        entries = await self.list(repo)
+        entry = next((e for e in entries if e.path.resolve() == wanted), None)
+        if entry is None or entry.prunable:
+            listed = ", ".join(str(e.path) for e in entries[1:] if not e.prunable) or "none besides the main checkout"
+            raise GitError(f"{wanted}: not a worktree of {repo.root} (its worktrees: {listed})")
+        if wanted == repo.root:
+            raise GitError(f"{wanted} is the main checkout: an agent works in a worktree of its own "
+                           "(or use --no-worktree for a read-only session there)")
+        if not entry.branch:
+            raise GitError(f"{wanted}: HEAD is detached; check out a branch there first (git switch -c NAME)")
+        ref, base_commit = await self.resolve_base(repo, base_ref)
+        return Worktree(path=entry.path, branch=entry.branch, slug=slugify(entry.path.name), base_ref=ref,
+                        base_commit=await _fork_point(repo.root, entry.head, base_commit))
+
+    async def main_checkout(self, repo: RepoInfo) -> Worktree:
+        """The repository's own checkout, for a read-only session: its branch is its base."""
+        ref, commit = await self.resolve_base(repo, None)
+        return Worktree(path=repo.root, branch=ref, slug=slugify(repo.root.name), base_ref=ref, base_commit=commit)
 
     async def _free_slug(self, repo: RepoInfo, wanted: str, explicit_path: Path | None) -> str:
         branches = set(
@@ -151,7 +208,7 @@ class WorktreeManager:
             candidate = f"{wanted}-{n}"
         return candidate
 
-    async def fork(self, repo: RepoInfo, source: Path, name: str) -> Worktree:
+    async def fork(self, repo: RepoInfo, source: Path, name: str, *, sparse: Sequence[str] = ()) -> Worktree:
         """A new worktree that starts from `source`'s current state, uncommitted work included.
 
         The source's working tree is captured with a temporary index (its own index and files
@@ -160,7 +217,7 @@ class WorktreeManager:
         """
         snapshot = await snapshot_tree(source)
         head = await git_out(source, "rev-parse", "HEAD")
-        made = await self.create(repo, name, head)
+        made = await self.create(repo, name, head, sparse=sparse)
         await git(made.path, "read-tree", "-m", "-u", "HEAD", snapshot)
         await git(made.path, "reset", "-q")  # keep the files, leave the changes uncommitted
         return made
@@ -214,6 +271,23 @@ class WorktreeManager:
             and e.path.resolve().parent == ours
             and e.path.resolve() not in known_real
         ]
+
+
+async def check_sparse(root: Path, commit: str, sparse: Sequence[str]) -> None:
+    """Each `[worktrees] sparse` entry must be a folder of `commit` (cone mode checks out folders):
+    a typo would otherwise give an agent an empty worktree."""
+    for entry in sparse:
+        rel = entry.strip("/")
+        kind = await git(root, "cat-file", "-t", f"{commit}:{rel}", check=False) if rel else None
+        if kind is None or kind.out.strip() != "tree":
+            raise GitError(f"worktrees.sparse: {entry!r} is not a folder of {commit[:12]} in {root} "
+                           "(list folders relative to the repository top)")
+
+
+async def _fork_point(root: Path, head: str, base_commit: str) -> str:
+    """Where `head` left the base: their merge base, or the base itself when they share none."""
+    found = await git(root, "merge-base", head, base_commit, check=False)
+    return found.out.strip() if found.code == 0 and found.out.strip() else base_commit
 
 
 async def _branch_exists(root: Path, branch: str) -> bool:

@@ -27,6 +27,7 @@ TYPES: dict[str, str] = {
     "task": TEXT, "data": TEXT,
     # creating sessions
     "repo": TEXT, "base_ref": TEXT, "agent": TEXT, "model": TEXT, "count": WHOLE, "fork_of": TEXT,
+    "branch": TEXT, "worktree": TEXT, "read_only": FLAG,
     # review and landing
     "path": TEXT, "hunk": WHOLE, "digest": TEXT, "n": WHOLE, "target": TEXT, "strategy": TEXT,
     "delete_branch": FLAG, "revoke": FLAG,
@@ -34,6 +35,8 @@ TYPES: dict[str, str] = {
     "cols": WHOLE, "rows": WHOLE, "start": FLAG,
     # experiments
     "file": TEXT, "overrides": OBJECT,
+    # the approval inbox's rules
+    "patterns": LIST, "commands": LIST,
     # the protocol's own methods
     "protocol": TEXT, "client": TEXT, "tail": WHOLE, "after": WHOLE, "before": WHOLE, "limit": WHOLE,
 }

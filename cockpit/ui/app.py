@@ -66,6 +66,7 @@ class CockpitApp(App[None]):
         Binding("a", "approve", "approve", id="approval.approve"),
         Binding("A", "approve_marked", "approve marked", show=False, id="approval.approve_marked"),
         Binding("d", "deny", "deny", id="approval.deny"),
+        Binding("I", "inbox", "inbox", id="approval.inbox"),
         Binding("x", "interrupt", "interrupt", id="session.interrupt"),
         Binding("r", "resume", "resume", show=False, id="session.resume"),
         Binding("c", "create", "new", id="session.new"),
@@ -78,12 +79,14 @@ class CockpitApp(App[None]):
         Binding("C", "compare", "compare", show=False, id="compare.open"),
         Binding("Q", "queue", "merge queue", show=False, id="queue.open"),
         Binding("v", "verify", "verify", show=False, id="verify.run"),
+        Binding("R", "filter_repo", "repository", show=False, id="layout.repo"),
         Binding("L", "cycle_layout", "layout", id="layout.cycle"),
         Binding("T", "cycle_theme", "theme", id="theme.cycle"),
         Binding("]", "page(1)", "next page", show=False, id="page.next"),
         Binding("[", "page(-1)", "previous page", show=False, id="page.previous"),
         Binding("i,slash,colon", "focus_bar", "instruct", id="bar.focus"),
         Binding("X", "experiments", "experiments", id="experiment.board"),
+        Binding("P", "plans", "plans", id="plan.board"),
         Binding("question_mark", "help", "help", id="help"),
         Binding("q", "quit", "quit", id="app.quit"),
         Binding("ctrl+d", "detach", "detach", id="server.detach"),
@@ -209,6 +212,12 @@ class CockpitApp(App[None]):
         if kind == ev.STORAGE:
             self.paused = event.data.get("reason", "") if event.data.get("paused") else ""
             return
+        if kind == ev.PLAN:
+            plan = event.data["plan"]
+            conductor = self.sessions.get(plan["conductor"])
+            if plan["status"] == "proposed" and conductor is not None:
+                self.notify_attention(conductor, f"plan {plan['id']} awaits your approval (P)")
+            return
         if kind == ev.SESSION_CREATED:
             session = event.data["session"]
             self.sessions[session["id"]] = session
@@ -277,7 +286,8 @@ class CockpitApp(App[None]):
         self._refresh_status()
 
     def _refresh_status(self) -> None:
-        label = "  │  ".join(part for part in (self.label, self._status_note) if part)
+        shown = f"repo {self.grid.repo_filter} (R: next)" if self.grid.repo_filter else ""
+        label = "  │  ".join(part for part in (self.label, shown, self._status_note) if part)
         text = status_text(
             list(self.sessions.values()), label=label, tokens_per_s=self.tokens_per_second(),
             budgets=self.config.budgets, page=self.grid.page, pages=len(self.grid.pages),
@@ -339,7 +349,7 @@ class CockpitApp(App[None]):
             _focus_now(self.grid.panes[target])
 
     def action_cycle(self, step: int) -> None:
-        order = self.grid.order
+        order = self.grid.shown
         if not order:
             return
         current = self.focused_id
@@ -402,8 +412,14 @@ class CockpitApp(App[None]):
 
     async def action_approve(self) -> None:
         session_id = self.focused_id
-        if session_id:
-            await self.run_command({"cmd": "approve", "session": session_id})
+        if not session_id:
+            return
+        session = self.sessions.get(session_id, {})
+        if session.get("kind") == "conductor":  # what a conductor waits for is its plan: show it
+            plans = [tag.removeprefix("plan-") for tag in session.get("tags", []) if tag.startswith("plan-")]
+            self.action_plans(plans[0] if plans else None)
+            return
+        await self.run_command({"cmd": "approve", "session": session_id})
 
     async def action_approve_marked(self) -> None:
         waiting = [s for s in self.targets() if self.sessions.get(s, {}).get("state") == "waiting"]
@@ -421,6 +437,11 @@ class CockpitApp(App[None]):
         reason = await self.push_screen_wait(TextPrompt("Deny: reason for the agent (optional)"))
         if reason is not None:
             await self.run_command({"cmd": "deny", "session": session_id, "reason": reason})
+
+    def action_inbox(self) -> None:
+        from cockpit.ui.inbox import InboxScreen
+
+        self.push_screen(InboxScreen(self))
 
     async def action_resume(self) -> None:
         await self.command_each("resume", self.targets())
@@ -524,6 +545,21 @@ class CockpitApp(App[None]):
     async def action_verify(self) -> None:
         await self.command_each("verify", self.targets())
 
+    def action_filter_repo(self) -> None:
+        """Show only the next repository's sessions (in name order), then all of them again."""
+        repos = ["", *self.grid.repos()]
+        if len(repos) < 3 and not self.grid.repo_filter:
+            self.status_note("one repository here: nothing to filter", 3)
+            return
+        following = repos[(repos.index(self.grid.repo_filter) + 1) % len(repos)] if self.grid.repo_filter in repos else ""
+        self.show_repo(following)
+
+    def show_repo(self, repo: str) -> None:
+        """Page only `repo`'s sessions ("" = every repository's)."""
+        self.grid.filter_repo(repo)
+        self._refresh_status()
+        self._focus_first()
+
     def action_cycle_layout(self) -> None:
         name = self.grid.cycle_layout()
         self.notify(f"layout: {name}", timeout=2)
@@ -553,6 +589,11 @@ class CockpitApp(App[None]):
         from cockpit.ui.leaderboard import LeaderboardScreen
 
         self.push_screen(LeaderboardScreen(self, self.experiment or None))
+
+    def action_plans(self, plan: str | None = None) -> None:
+        from cockpit.ui.plan_view import PlanScreen
+
+        self.push_screen(PlanScreen(self, plan))
 
     def action_detach(self) -> None:
         """Leave the screen; the agents go on in the server (`cockpit attach` comes back)."""

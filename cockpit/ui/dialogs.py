@@ -90,18 +90,29 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+#: Where a new session works (see `cockpit.core.placement`); the Base ref field names the branch
+#: or the worktree's path for the two that reuse something.
+WHERE = [
+    ("new branch from the base ref", "new"),
+    ("existing branch (named in Base ref)", "branch"),
+    ("reuse a worktree (its path in Base ref)", "worktree"),
+    ("none: read-only in the main checkout", "read-only"),
+]
+
+
 class NewSessionDialog(ModalScreen[dict[str, Any] | None]):
     """The fields of a new session (or a fan-out of N sessions doing the same task).
 
     The result is the keyword arguments of the engine's `create` command:
     `{"repo", "name", "agent", "model", "task", "count", "tags"}` plus `"base_ref"` when one
-    was typed (blank = the engine's default: `defaults.base_ref`, else the current branch).
+    was typed (blank = the engine's default: `defaults.base_ref`, else the current branch), or
+    `"branch"` / `"worktree"` / `"read_only"` when the Worktree choice says so.
     """
 
     DEFAULT_CSS = _DIALOG_CSS.format(cls="NewSessionDialog") + """
     NewSessionDialog > Vertical { width: 84; }
     NewSessionDialog .row { height: auto; margin: 0 0 1 0; }
-    NewSessionDialog .row > Label { width: 11; color: $text-muted; }
+    NewSessionDialog .row > Label { width: 12; color: $text-muted; }
     NewSessionDialog .row > Input, NewSessionDialog .row > Select { width: 1fr; }
     NewSessionDialog TextArea { width: 1fr; height: 5; }
     NewSessionDialog #new-error { color: $error; text-style: bold; width: 1fr; height: auto; }
@@ -119,7 +130,8 @@ class NewSessionDialog(ModalScreen[dict[str, Any] | None]):
         self.repo = repo
 
     def compose(self) -> ComposeResult:
-        agents = sorted(self.config.agents) or [self.config.defaults.agent]
+        # a conductor belongs to a plan (`P`), never to a session made by hand
+        agents = sorted(n for n, a in self.config.agents.items() if a.kind != "conductor") or [self.config.defaults.agent]
         default_agent = self.config.defaults.agent if self.config.defaults.agent in agents else agents[0]
         models = [(f"{name}  ({m.model})", name) for name, m in sorted(self.config.models.items())]
         with Vertical():
@@ -127,6 +139,12 @@ class NewSessionDialog(ModalScreen[dict[str, Any] | None]):
             with Horizontal(classes="row"):
                 yield Label("Name")
                 yield Input(placeholder="blank: from the task", id="new-name", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Repository")
+                yield Input(self._repo(), placeholder="the repository's folder", id="new-repo", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Worktree")
+                yield Select(WHERE, value="new", allow_blank=False, id="new-where", compact=True)
             with Horizontal(classes="row"):
                 yield Label("Base ref")
                 yield Input(self.config.defaults.base_ref, placeholder="blank: the current branch", id="new-base",
@@ -176,7 +194,9 @@ class NewSessionDialog(ModalScreen[dict[str, Any] | None]):
             tag = word.lstrip("#")
             if tag and tag not in tags:
                 tags.append(tag)
-        repo = self.repo if self.repo is not None else str(getattr(self.app, "repo", "."))
+        repo = self.query_one("#new-repo", Input).value.strip()
+        if not repo:
+            raise ValueError("Repository: name the folder of a git repository")
         spec: dict[str, Any] = {
             "repo": repo,
             "name": self.query_one("#new-name", Input).value.strip(),
@@ -187,9 +207,20 @@ class NewSessionDialog(ModalScreen[dict[str, Any] | None]):
             "tags": tags,
         }
         base = self.query_one("#new-base", Input).value.strip()
-        if base:
+        where = self.query_one("#new-where", Select).value
+        if where == "read-only":
+            spec["read_only"] = True
+        elif where in ("branch", "worktree"):
+            if not base:
+                raise ValueError(f"Base ref: type the existing {'branch' if where == 'branch' else 'worktree path'}")
+            spec[where] = base
+        elif base:
             spec["base_ref"] = base
         return spec
+
+    def _repo(self) -> str:
+        """The repository offered: the one given, else the app's (where the cockpit started)."""
+        return self.repo if self.repo is not None else str(getattr(self.app, "repo", "."))
 
     # -- keys ------------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class PaneGrid(Widget):
         self.layout_name = layout.layout
         self.page = 0
         self.order: list[str] = []  # session ids in display order
+        self.repo_filter = ""  # a repository's slug: only its sessions are paged; "" = all
         self.panes: dict[str, AgentPane] = {}
         self.rects: dict[str, Rect] = {}
 
@@ -39,6 +40,7 @@ class PaneGrid(Widget):
             pane.display = False
         if new:
             await self.mount_all(new)
+        self._name_repos()
         self.relayout()
         self.refresh()  # the empty-cockpit text underneath
 
@@ -49,6 +51,9 @@ class PaneGrid(Widget):
         self.order.remove(session_id)
         self.rects.pop(session_id, None)
         await pane.remove()
+        if self.repo_filter not in self.repos():
+            self.repo_filter = ""  # its last session went: show everyone again
+        self._name_repos()
         self.relayout()
         self.refresh()
 
@@ -64,24 +69,49 @@ class PaneGrid(Widget):
             "  From a shell: cockpit new --task \"…\" --count 3"
         )
 
+    # -- the repository filter -------------------------------------------------------------------
+
+    @property
+    def shown(self) -> list[str]:
+        """The sessions the pages hold, in display order: all, or the filtered repository's."""
+        if not self.repo_filter:
+            return self.order
+        return [i for i in self.order if self.panes[i].session.get("repo") == self.repo_filter]
+
+    def repos(self) -> list[str]:
+        """The repositories of the panes, sorted."""
+        return sorted({str(p.session.get("repo") or "") for p in self.panes.values()} - {""})
+
+    def _name_repos(self) -> None:
+        """Headers name each session's repository while panes of several repositories are here."""
+        several = len(self.repos()) > 1
+        for pane in self.panes.values():
+            if pane.show_repo != several:
+                pane.show_repo, pane.header_dirty = several, True
+
+    def filter_repo(self, repo: str) -> None:
+        self.repo_filter = repo
+        self.page = 0
+        self.relayout()
+
     # -- geometry ------------------------------------------------------------------------------
 
     @property
     def per_page(self) -> int:
         width, height = self.size
         if not width or not height:
-            return max(1, len(self.order))
+            return max(1, len(self.shown))
         s = self.settings
         return capacity(width, height, self.layout_name, s.min_pane_width, s.min_pane_height, s.main_size)
 
     @property
     def pages(self) -> list[range]:
-        return paginate(len(self.order), self.per_page)
+        return paginate(len(self.shown), self.per_page)
 
     def visible_ids(self) -> list[str]:
-        pages = self.pages
+        shown, pages = self.shown, self.pages
         self.page = min(self.page, len(pages) - 1)
-        return [self.order[i] for i in pages[self.page]]
+        return [shown[i] for i in pages[self.page]]
 
     def relayout(self) -> None:
         width, height = self.size
@@ -121,11 +151,14 @@ class PaneGrid(Widget):
         self.relayout()
 
     def page_of(self, session_id: str) -> int:
-        index = self.order.index(session_id)
+        index = self.shown.index(session_id)
         return index // max(1, self.per_page)
 
     def reveal(self, session_id: str) -> AgentPane:
-        """Switch to the page showing this session and return its pane."""
+        """Switch to the page showing this session (all repositories when the filter hides it) and
+        return its pane."""
+        if session_id not in self.shown:
+            self.filter_repo("")
         page = self.page_of(session_id)
         if page != self.page:
             self.show_page(page)

@@ -25,7 +25,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Sessions", ("session.", "pane.")),
     ("Review and merge", ("review.", "compare.", "queue.", "verify.")),
     ("Layout", ("layout.", "page.", "theme.")),
-    ("Experiments", ("experiment.",)),
+    ("Experiments and plans", ("experiment.", "plan.")),
     ("Bar", ("bar.", "help", "app.", "server.")),
 )
 
@@ -43,6 +43,7 @@ DESCRIPTIONS = {
     "approval.approve": "approve the focused pane's pending request",
     "approval.approve_marked": "approve every marked pane that is waiting",
     "approval.deny": "deny the pending request (asks for a reason)",
+    "approval.inbox": "inbox: all pending approvals grouped by what they ask, one key a group",
     "session.interrupt": "interrupt the focused / marked agents",
     "session.resume": "resume: run the agent again on its conversation (after an error or restart)",
     "session.new": "new session (or a fan-out of N)",
@@ -56,11 +57,20 @@ DESCRIPTIONS = {
     "queue.open": "merge queue: overlaps, conflicts, order; land the marked (or all open) sessions",
     "verify.run": "verify: run [review] verify in the focused / marked worktrees",
     "layout.cycle": "next layout",
+    "layout.repo": "show one repository's sessions (the next one each time), then all",
     "theme.cycle": "next theme",
     "page.next": "next page of panes",
     "page.previous": "previous page of panes",
     "bar.focus": "type an instruction in the bar",
     "experiment.board": "experiments: the leaderboard (best per agent, best-so-far plot, steering)",
+    "plan.board": "plans: a conductor splits a task into parallel sessions; approve, edit, follow them",
+    "plan.approve": "approve the proposed plan: its sessions start",
+    "plan.edit": "edit the selected sub-task's instruction (before it starts)",
+    "plan.files": "edit the files the selected sub-task may touch",
+    "plan.drop": "drop the selected sub-task (the ones after it stop waiting for it)",
+    "plan.reject": "reject the proposed plan, with a reason the conductor reads",
+    "plan.goto": "go to the selected sub-task's session",
+    "plan.new": "plan a task: start a conductor",
     "help": "this help",
     "app.quit": "quit (attached to a server: agents keep running; --local: they stop, sessions are kept)",
     "server.detach": "detach: leave the screen, agents keep running in the server (`cockpit attach`)",
@@ -105,6 +115,12 @@ REVIEW_DESCRIPTIONS = {
     "queue.earlier": "move the selected session earlier",
     "queue.later": "move the selected session later",
     "queue.plan": "plan again",
+    "inbox.close": "back to the grid",
+    "inbox.approve": "approve every request of the selected group",
+    "inbox.deny": "deny every request of the selected group (one reason for all)",
+    "inbox.allow": "always allow the group's shape in its repository: shows the .cockpit.toml diff, then writes it",
+    "inbox.down": "next group",
+    "inbox.up": "previous group",
 }
 
 ROUTER_SYNTAX: tuple[tuple[str, str], ...] = (
@@ -157,6 +173,12 @@ def leaderboard_rows(app: Any) -> list[tuple[str, str, str, str]]:
     return _screen_rows(app, "Experiment leaderboard", LeaderboardScreen.BINDINGS, {})
 
 
+def plan_rows(app: Any) -> list[tuple[str, str, str, str]]:
+    from cockpit.ui.plan_view import PlanScreen
+
+    return _screen_rows(app, "Plan view", PlanScreen.BINDINGS, {})
+
+
 def _screen_rows(app: Any, title: str, screen_bindings: Any, overrides: dict[str, str]) -> list[tuple[str, str, str, str]]:
     bindings = effective_bindings(screen_bindings, current_keymap(app))
     return [
@@ -167,14 +189,15 @@ def _screen_rows(app: Any, title: str, screen_bindings: Any, overrides: dict[str
 
 
 def review_rows(app: Any) -> list[tuple[str, str, str, str]]:
-    """The merge view's, compare view's and queue view's keys, keymap applied."""
+    """The keys of the views opened from the grid (merge, compare, queue, inbox), keymap applied."""
     from cockpit.ui.compare_view import CompareScreen
     from cockpit.ui.diff_view import DiffView
+    from cockpit.ui.inbox import InboxScreen
     from cockpit.ui.merge_view import MergeScreen
     from cockpit.ui.queue_view import QueueScreen
 
     views = (("Merge view", [*MergeScreen.BINDINGS, *DiffView.BINDINGS]), ("Compare view", CompareScreen.BINDINGS),
-             ("Merge queue view", QueueScreen.BINDINGS))
+             ("Merge queue view", QueueScreen.BINDINGS), ("Approval inbox", InboxScreen.BINDINGS))
     return [
         (title, binding_id, key_display(app, binding, keys),
          REVIEW_DESCRIPTIONS.get(binding_id) or DESCRIPTIONS.get(binding_id, binding.description))
@@ -199,7 +222,8 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, app: CockpitApp):
         super().__init__()
         self.cockpit = app
-        self.rows = help_rows(app) + zoom_rows(app) + review_rows(app) + terminal_rows(app) + leaderboard_rows(app)
+        self.rows = (help_rows(app) + zoom_rows(app) + review_rows(app) + terminal_rows(app) + leaderboard_rows(app)
+                     + plan_rows(app))
 
     def compose(self) -> ComposeResult:
         with Vertical():

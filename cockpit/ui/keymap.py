@@ -124,8 +124,10 @@ def known_bindings() -> dict[str, list[BindingType]]:
     from cockpit.ui.app import CockpitApp
     from cockpit.ui.compare_view import CompareScreen
     from cockpit.ui.diff_view import DiffView
+    from cockpit.ui.inbox import InboxScreen
     from cockpit.ui.leaderboard import LeaderboardScreen
     from cockpit.ui.merge_view import MergeScreen
+    from cockpit.ui.plan_view import PlanScreen
     from cockpit.ui.queue_view import QueueScreen
     from cockpit.ui.terminal_zoom import TerminalZoom
     from cockpit.ui.zoom import ZoomScreen
@@ -133,4 +135,5 @@ def known_bindings() -> dict[str, list[BindingType]]:
     return {"grid": list(CockpitApp.BINDINGS), "zoom": list(ZoomScreen.BINDINGS),
             "leaderboard": list(LeaderboardScreen.BINDINGS), "terminal": list(TerminalZoom.BINDINGS),
             "merge": [*MergeScreen.BINDINGS, *DiffView.BINDINGS], "compare": list(CompareScreen.BINDINGS),
-            "queue": list(QueueScreen.BINDINGS)}
+            "queue": list(QueueScreen.BINDINGS), "plan": list(PlanScreen.BINDINGS),
+            "inbox": list(InboxScreen.BINDINGS)}

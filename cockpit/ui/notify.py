@@ -2,9 +2,9 @@
 
 Two halves:
 
-* pure logic, unit-tested with a fake clock: `AttentionFolder` drops repeats (the same
-  session, kind and text within `repeat_s`) and gathers what arrives within `burst_s` into one
-  batch; `digest` turns a batch into the words of one notification ("5 sessions need you:
+* pure logic, unit-tested with a fake clock: `AttentionFolder` (core's `AttentionBatcher`,
+  which the phone's notifications share) drops repeats (the same session, kind and text within
+  `repeat_s`) and gathers what arrives within `burst_s` into one batch; `digest` turns a batch into the words of one notification ("5 sessions need you:
   @3 @4 …"); `desktop_sequence` builds the OSC 9 / OSC 777 bytes (wrapped for tmux);
   `hook_environment` builds the hook's environment.
 * `Notifier`, the side effects on a running app: the bell and the hook fire at once for a new
@@ -29,10 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["approval", "error", "finished"]
+from cockpit.core.attention import BURST_S, REPEAT_S, Attention, AttentionBatcher, Kind
 
-REPEAT_S = 30.0  # the same (session, kind, text) is not re-notified within this window
-BURST_S = 1.0  # notifications arriving within this window become one toast
 HOOK_TIMEOUT_S = 30.0
 HOOK_CONCURRENCY = 4
 HOOK_FAILURE_QUIET_S = 60.0  # at most one toast about a failing hook per minute
@@ -45,30 +43,6 @@ MAX_TEXT = 200  # characters of text in a desktop notification
 
 
 @dataclass(frozen=True)
-class Attention:
-    """One reason to call the person: a session, what happened and the words for it."""
-
-    session: str
-    number: int
-    name: str
-    kind: Kind
-    text: str
-
-    @classmethod
-    def of(cls, session: Mapping[str, Any], kind: Kind, text: str) -> Attention:
-        return cls(str(session.get("id", "")), int(session.get("number", 0) or 0),
-                   str(session.get("name", "")), kind, text)
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.session, self.kind, self.text)
-
-    @property
-    def label(self) -> str:
-        return f"@{self.number} {self.name}".rstrip()
-
-
-@dataclass(frozen=True)
 class Digest:
     """What one toast / desktop notification says about a batch."""
 
@@ -78,41 +52,8 @@ class Digest:
     items: tuple[Attention, ...]
 
 
-OfferResult = Literal["repeat", "opened", "joined"]
-
-
-class AttentionFolder:
-    """Drops repeats and gathers bursts; time is always passed in, so tests use a fake clock.
-
-    `offer` answers "repeat" (already notified within `repeat_s`: drop it), "opened" (the first
-    of a new batch: the caller schedules `take` after `burst_s`) or "joined" (added to the open
-    batch). `poll(now)` hands the batch over once its window has closed.
-    """
-
-    def __init__(self, *, repeat_s: float = REPEAT_S, burst_s: float = BURST_S) -> None:
-        self.repeat_s = repeat_s
-        self.burst_s = burst_s
-        self._last: dict[tuple[str, str, str], float] = {}
-        self._pending: list[Attention] = []
-        self._opened_at: float | None = None
-
-    def offer(self, item: Attention, now: float) -> OfferResult:
-        last = self._last.get(item.key)
-        if last is not None and now - last < self.repeat_s:
-            return "repeat"
-        self._last[item.key] = now
-        if len(self._last) > 4096:  # forget what can no longer suppress anything
-            self._last = {k: t for k, t in self._last.items() if now - t < self.repeat_s}
-        self._pending.append(item)
-        if self._opened_at is None:
-            self._opened_at = now
-            return "opened"
-        return "joined"
-
-    @property
-    def due_at(self) -> float | None:
-        """When the open batch should be handed over (None: no batch open)."""
-        return None if self._opened_at is None else self._opened_at + self.burst_s
+class AttentionFolder(AttentionBatcher):
+    """The screen's batches: `poll(now)` / `take()` hand one over as the words of one toast."""
 
     def poll(self, now: float) -> Digest | None:
         due = self.due_at
@@ -122,7 +63,7 @@ class AttentionFolder:
 
     def take(self) -> Digest | None:
         """Hand over the open batch now, whatever the time."""
-        items, self._pending, self._opened_at = tuple(self._pending), [], None
+        items = self.take_items()
         return digest(items) if items else None
 
 

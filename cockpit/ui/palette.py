@@ -29,7 +29,8 @@ class CockpitCommands(Provider):
 
     def commands(self) -> list[PaletteCommand]:
         app: Any = self.app
-        return [*self._action_commands(app), *self._session_commands(app), *self._layout_commands(app)]
+        return [*self._action_commands(app), *self._session_commands(app), *self._layout_commands(app),
+                *self._repo_commands(app)]
 
     def _action_commands(self, app: Any) -> list[PaletteCommand]:
         out = []
@@ -72,6 +73,15 @@ class CockpitCommands(Provider):
                 f"panes at least {layout.min_pane_width}×{layout.min_pane_height}",
                 partial(_set_layout, app, layout.layout, layout),
             ))
+        return out
+
+    def _repo_commands(self, app: Any) -> list[PaletteCommand]:
+        repos = app.grid.repos()
+        if len(repos) < 2:
+            return []
+        out = [PaletteCommand(f"Repository: {repo}", f"show only {repo}'s sessions (@{repo}: targets them)",
+                              partial(_show_repo, app, repo)) for repo in repos]
+        out.append(PaletteCommand("Repository: all", "show every repository's sessions", partial(_show_repo, app, "")))
         return out
 
     async def discover(self) -> Hits:
@@ -132,6 +142,11 @@ def _zoom(app: Any, session_id: str) -> None:
 
 async def _command(app: Any, command: dict[str, Any]) -> None:
     await app.run_command(command)
+
+
+def _show_repo(app: Any, repo: str) -> None:
+    _back_to_grid(app)
+    app.show_repo(repo)
 
 
 def _set_layout(app: Any, name: str, settings: Any) -> None:

@@ -73,7 +73,9 @@ class AgentPane(Widget, can_focus=True):
         self.marked = False
         self.dirty = False
         self.header_dirty = False
+        self.show_repo = False  # the screen shows sessions of several repositories: name this one's
         self.stats: dict[str, Any] = {}
+        self.collisions: list[dict[str, Any]] = []  # other sessions changing this one's files
         self.spinner = ""
         self._painted_scrolls = -1
 
@@ -121,6 +123,10 @@ class AgentPane(Widget, can_focus=True):
             return
         elif kind == ev.DIFF_STAT:
             self.set_stats(data)
+            return
+        elif kind == ev.COLLISION:
+            self.collisions = list(data.get("with") or [])
+            self.header_dirty = True
             return
         elif kind == ev.VERIFY:
             if "commit" not in data:  # the worktree's own verify, not a merge result's (merge queue)
@@ -200,7 +206,9 @@ class AgentPane(Widget, can_focus=True):
         else:
             style = styles["header"]
         text = header_text(
-            self.session, marked=self.marked, spinner=self.spinner, stats=self.stats, focused=self.has_focus
+            self.session, marked=self.marked, spinner=self.spinner, stats=self.stats, focused=self.has_focus,
+            collisions=self.collisions,
+            repo=self.show_repo,
         )
         return Strip([Segment(text[:width].ljust(width), style)], width)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 STATE_ICONS = {
@@ -30,19 +31,25 @@ VERIFY_MARKS = {"running": "verify …", "passed": "verify ✓", "failed": "veri
 
 
 def header_text(
-    session: dict[str, Any], *, marked: bool, spinner: str, stats: dict[str, Any], focused: bool = False
+    session: dict[str, Any], *, marked: bool, spinner: str, stats: dict[str, Any], focused: bool = False,
+    collisions: Sequence[dict[str, Any]] = (),
+    repo: bool = False,
 ) -> str:
-    """`▶◆@3 fix-tests  ⠋ running  12.3k tok $0.04  3f +40 −2  verify ✓  cockpit/fix-tests  #api`
+    """`▶◆@3 fix-tests  ⠋ running  ⚠ also changed by @4: a.py  12.3k tok $0.04  3f +40 −2  verify ✓  …`
 
-    Most important first, so a narrow pane still shows who it is and what it is doing.
+    Most important first, so a narrow pane still shows who it is and what it is doing. With
+    `repo` (the screen shows several repositories) the name is `api:fix-tests`, as `@api:` targets
+    it; a read-only session says so next to its state.
     """
     state = session.get("state", "idle")
     icon = spinner if state == "running" and spinner else STATE_ICONS.get(state, "?")
     usage = session.get("usage") or {}
     tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
     parts = [
-        ("▶" if focused else " ") + ("◆" if marked else "") + f"@{session['number']} {session['name']}",
-        f"{icon} {state}",
+        ("▶" if focused else " ") + ("◆" if marked else "") + f"@{session['number']} "
+        + (f"{session['repo']}:" if repo and session.get("repo") else "") + session["name"],
+        f"{icon} {state}" + (" read-only" if session.get("read_only") else ""),
+        collision_text(collisions),
         f"{compact_number(tokens)} tok {cost_text(usage)}",
     ]
     if stats.get("files"):
@@ -56,6 +63,17 @@ def header_text(
     if session.get("tags"):
         parts.append(" ".join("#" + t for t in session["tags"]))
     return "  ".join(p for p in parts if p)
+
+
+def collision_text(collisions: Sequence[dict[str, Any]]) -> str:
+    """`⚠ also changed by @4 @7: src/a.py +1`: other live sessions changing this one's files
+    (a `collision` event's list; "" when there are none)."""
+    if not collisions:
+        return ""
+    files = sorted({path for other in collisions for path in other.get("files", [])})
+    more = len(files) - 1 + max(other.get("more", 0) for other in collisions)
+    who = " ".join(f"@{other['number']}" for other in collisions)
+    return f"⚠ also changed by {who}: {files[0] if files else '?'}" + (f" +{more}" if more > 0 else "")
 
 
 def summarize_tool(data: dict[str, Any]) -> str:

@@ -148,6 +148,9 @@ class WorkerProcess:
         async def request_approval(session_id: str, tool: str, title: str, detail: str = "") -> dict[str, Any]:
             return asdict(await backend(session_id).host.request_approval(tool, title, detail))
 
+        async def current_approval(session_id: str) -> dict[str, Any]:
+            return asdict(await backend(session_id).host.current_approval())
+
         async def history(session_id: str) -> list[dict[str, Any]]:
             return [event.to_dict() for event in await backend(session_id).host.history()]
 
@@ -158,7 +161,8 @@ class WorkerProcess:
             await backend(session_id).host.hold()
 
         return {"emit": emit, "set_state": set_state, "add_usage": add_usage, "request_approval": request_approval,
-                "history": history, "budget_exceeded": budget_exceeded, "hold": hold}
+                "history": history, "budget_exceeded": budget_exceeded, "hold": hold,
+                "current_approval": current_approval}
 
     async def close(self) -> None:
         if self.channel is not None:

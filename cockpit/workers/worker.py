@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import Config, config_from_dict
+from cockpit.config import ApprovalConfig, Config, config_from_dict
 from cockpit.core.agent_api import AgentBackend, ApprovalDecision, TerminalBackend
 from cockpit.core.events import Event
 from cockpit.core.model import Session, Usage
@@ -86,6 +86,9 @@ class WorkerHost:
 
     async def history(self) -> list[Event]:
         return [Event.from_dict(raw) for raw in await self._channel.call("history", self._session.id)]
+
+    async def current_approval(self) -> ApprovalConfig:
+        return ApprovalConfig(**await self._channel.call("current_approval", self._session.id))
 
     async def budget_exceeded(self) -> str:
         return await self._channel.call("budget_exceeded", self._session.id)
