@@ -4,7 +4,7 @@ The scripted model server runs in its own process and streams a long answer at a
 every conversation; every word of it is the time the server sent it (`bench/fleet.py`). Two
 phases in the same run:
 - raw: `agents` concurrent streams read by a bare aiohttp SSE client in this process (the floor);
-- engine: `agents` real sessions (Engine + worker processes running LLMAgent + litellm), every
+- engine: `agents` real sessions (Engine + worker processes running LLMAgent on openai_wire), every
   `text.delta` delivered to a subscriber in the engine's process, text coalesced into SQLite.
 Delay = delivery time − the send time written in the word, end to end across the processes.
 

@@ -2,8 +2,8 @@
 
 - `start_model`: the scripted model in its own process, answering every request with text
   whose every word is `{sent_at}`, i.e. the time the server sent that chunk. Delay is measured
-  end to end off the text itself: model server → litellm in a worker → the worker's batch →
-  the engine → a subscriber, with no hook in any process in between.
+  end to end off the text itself: model server → the agent's client (openai_wire) in a worker →
+  the worker's batch → the engine → a subscriber, with no hook in any process in between.
 - `start_asker`: a second scripted model whose every answer asks to run a shell command, so a
   session on it is nearly always waiting for an approval (for `approve` round trips).
 - `stream`: every fleet session streams one answer while the engine's loop lag, the engine's
