@@ -15,11 +15,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,36 @@ def fleet_config(model_url: str, asker_url: str = "", workers: int = 0) -> Any:
     config.sandbox.enabled = False  # the shell command is `true`: time the approval, not a sandbox start
     config.workers = WorkersConfig(count=workers)
     return config
+
+
+@contextlib.asynccontextmanager
+async def serving(home: Path, repo: Path, rate: float, seconds: float) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """(engine, pool, asker): an engine with agents in worker processes and its socket server on
+    `home`, the scripted models in their own processes, and a session of `repo` that always asks
+    (waiting for an approval from the start); everything is stopped on the way out."""
+    from cockpit.core.engine import Engine
+    from cockpit.server.listener import CockpitServer
+    from cockpit.server.paths import ServerPaths
+    from cockpit.workers.pool import WorkerPool
+
+    model, url = start_model(home.parent, rate, seconds)
+    asking, asker_url = start_asker(home.parent)
+    pool = WorkerPool()
+    try:
+        engine = await Engine.open(home, fleet_config(url, asker_url), agent_factory=pool)
+        server = CockpitServer(engine, ServerPaths(home))
+        await server.start()
+        try:
+            (asker,) = await engine.create_sessions(repo, name="asker", agent="asker")
+            await engine.send(asker.id, "ask away")
+            yield engine, pool, asker
+        finally:
+            await server.close()
+            await engine.close()
+    finally:
+        for proc in (model, asking):
+            proc.terminate()
+            proc.wait()
 
 
 def git_repo(folder: Path) -> Path:

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from _common import Report, parse_args
-from fleet import fleet_config, peak_rss_mb, start_asker, start_model, stream
+from fleet import peak_rss_mb, serving, stream
 
 import ui  # noqa: E402  (the UI bench's home maker and start-up probe)
 
@@ -31,35 +31,14 @@ RATE = 20.0
 
 
 async def streaming_round(home: Path, repo: Path, seconds: float) -> dict[str, float]:
-    from cockpit.core.engine import Engine
-    from cockpit.server.listener import CockpitServer
-    from cockpit.server.paths import ServerPaths
-    from cockpit.workers.pool import WorkerPool
-
-    model, url = start_model(home.parent, RATE, seconds)
-    asking, asker_url = start_asker(home.parent)
-    pool = WorkerPool()
-    try:
-        engine = await Engine.open(home, fleet_config(url, asker_url), agent_factory=pool)
-        server = CockpitServer(engine, ServerPaths(home))
-        await server.start()
-        try:
-            sessions = sorted(engine.sessions.values(), key=lambda s: s.number)
-            (asker,) = await engine.create_sessions(repo, name="asker", agent="asker")
-            await engine.send(asker.id, "ask away")
-            await stream(engine, sessions[:4])  # the workers import litellm: not measured
-            figures = await stream(engine, sessions, command_home=home, asker=asker.id)
-            figures["total_rss_mb"] = peak_rss_mb([os.getpid(), *(w.pid for w in pool.workers if w.pid)])
-            figures["workers"] = len(pool.workers)
-            await engine.remove(asker.id)  # the screen's config has no `asker` agent
-            return figures
-        finally:
-            await server.close()
-            await engine.close()
-    finally:
-        for proc in (model, asking):
-            proc.terminate()
-            proc.wait()
+    async with serving(home, repo, RATE, seconds) as (engine, pool, asker):
+        sessions = sorted((s for s in engine.sessions.values() if s.id != asker.id), key=lambda s: s.number)
+        await stream(engine, sessions[:4])  # the workers import litellm: not measured
+        figures = await stream(engine, sessions, command_home=home, asker=asker.id)
+        figures["total_rss_mb"] = peak_rss_mb([os.getpid(), *(w.pid for w in pool.workers if w.pid)])
+        figures["workers"] = len(pool.workers)
+        await engine.remove(asker.id)  # the screen's config has no `asker` agent
+        return figures
 
 
 async def main() -> None:

@@ -48,7 +48,7 @@ from _common import Report, median, parse_args, percentile
 from cockpit.core import events as ev
 
 import hostile  # noqa: E402  (after _common, which makes `cockpit` importable)
-from fleet import finish_command_client, fleet_config, git_repo, start_asker, start_command_client, start_model
+from fleet import finish_command_client, git_repo, serving, start_command_client
 
 _HERE = Path(__file__).resolve().parent
 ATTACH_SESSIONS = 50
@@ -68,41 +68,23 @@ def child(*args: str) -> subprocess.Popen[str]:
 
 async def delivery_rounds(folder: Path, agents: int, rate: float, seconds: float,
                           rounds: int) -> list[dict[str, float]]:
-    from cockpit.core.engine import Engine
-    from cockpit.server.listener import CockpitServer
     from cockpit.server.paths import ServerPaths
-    from cockpit.workers.pool import WorkerPool
 
-    model, url = start_model(folder, rate, seconds)
-    asking, asker_url = start_asker(folder)
-    try:
-        paths = ServerPaths(folder / "home")
-        engine = await Engine.open(paths.home, fleet_config(url, asker_url), agent_factory=WorkerPool())
-        server = CockpitServer(engine, paths)
-        await server.start()
-        try:
-            repo = git_repo(folder / "repo")
-            sessions = await engine.create_sessions(repo, name="agent", count=agents)
-            (asker,) = await engine.create_sessions(repo, name="asker", agent="asker")
-            await engine.send(asker.id, "ask away")  # waits for an approval from here on
-            await stream_round(engine, sessions[:4], None)  # the workers import litellm: not measured
-            results = []
-            for index in range(rounds):
-                with_client = await stream_round(engine, sessions, paths, asker.id)
-                alone = await stream_round(engine, sessions, None)
-                results.append({**with_client, "cpu_pct_no_client": alone["cpu_pct"]})
-                print(f"  round {index + 1}: p99 in-process {with_client['inproc_p99_ms']:.1f} ms, socket "
-                      f"{with_client['socket_p99_ms']:.1f} ms; CPU {with_client['cpu_pct']:.0f} % "
-                      f"(no client {alone['cpu_pct']:.0f} %); command p99 {with_client['command_rtt_p99_ms']:.1f} ms "
-                      f"({with_client['approve_count']} approvals)", flush=True)
-            return results
-        finally:
-            await server.close()
-            await engine.close()
-    finally:
-        for proc in (model, asking):
-            proc.terminate()
-            proc.wait()
+    paths = ServerPaths(folder / "home")
+    repo = git_repo(folder / "repo")
+    async with serving(paths.home, repo, rate, seconds) as (engine, _, asker):
+        sessions = await engine.create_sessions(repo, name="agent", count=agents)
+        await stream_round(engine, sessions[:4], None)  # the workers import litellm: not measured
+        results = []
+        for index in range(rounds):
+            with_client = await stream_round(engine, sessions, paths, asker.id)
+            alone = await stream_round(engine, sessions, None)
+            results.append({**with_client, "cpu_pct_no_client": alone["cpu_pct"]})
+            print(f"  round {index + 1}: p99 in-process {with_client['inproc_p99_ms']:.1f} ms, socket "
+                  f"{with_client['socket_p99_ms']:.1f} ms; CPU {with_client['cpu_pct']:.0f} % "
+                  f"(no client {alone['cpu_pct']:.0f} %); command p99 {with_client['command_rtt_p99_ms']:.1f} ms "
+                  f"({with_client['approve_count']} approvals)", flush=True)
+        return results
 
 
 async def stream_round(engine: Any, sessions: list[Any], paths: Any, asker: str = "") -> dict[str, float]:

@@ -24,6 +24,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 USED_WITHOUT_IMPORT = {
     "pytest-asyncio",  # a pytest plugin: asyncio_mode = "auto" in pyproject
     "pytest-timeout",  # a pytest plugin: timeout = ... in pyproject
+    "pytest-xdist",  # a pytest plugin: -n in pyproject
     "pytest-textual-snapshot",  # a pytest plugin: the snap_compare fixture
 }
 

@@ -28,8 +28,9 @@ PROTOCOL_METHODS = {"hello": Connection._hello, "attach": Connection._attach, "d
                     "transcript": Connection._transcript, "server.status": Connection._status}
 #: Each method's handler with its first argument (the engine, or the connection) bound.
 METHODS = {method: functools.partial(handler, None) for method, handler in {**COMMANDS, **PROTOCOL_METHODS}.items()}
-RIGHT = {typed.TEXT: "x", typed.WHOLE: 1, typed.FLAG: True, typed.LIST: [], typed.OBJECT: {}}
-WRONG = {typed.TEXT: {"x": 1}, typed.WHOLE: "1", typed.FLAG: "yes", typed.LIST: [1], typed.OBJECT: ["x"]}
+RIGHT = {typed.TEXT: "x", typed.WHOLE: 1, typed.FLAG: True, typed.LIST: [], typed.OBJECT: {}, typed.OBJECTS: [{}]}
+WRONG = {typed.TEXT: {"x": 1}, typed.WHOLE: "1", typed.FLAG: "yes", typed.LIST: [1], typed.OBJECT: ["x"],
+         typed.OBJECTS: ["x"]}
 
 
 def _kind(method: str, name: str) -> str:

@@ -58,6 +58,7 @@ class RepoConfigs:
         self._generation = 0  # bumped when the base changes, so every repository re-resolves
         self.base_error = ""
         self._repos: dict[str, _Resolved] = {}
+        self._unsaid: list[tuple[str, str]] = []  # re-reads `refresh()` has not reported yet
         self._stop = asyncio.Event()
 
     # -- questions -------------------------------------------------------------------------------
@@ -86,46 +87,41 @@ class RepoConfigs:
             if known is None:
                 raise
             known.signature, known.error = signature, str(exc)
+            self._unsaid.append(("error", f"{exc} (the last good config stays in force)"))
             return known
         self._repos[key] = resolved = _Resolved(signature, config, report)
+        if known is not None and known.signature[0] == signature[0] and config != known.config:
+            self._unsaid.append(("reloaded", f"config reloaded: {Path(key) / REPO_FILE}"))
         return resolved
 
-    def _refresh_base(self) -> str:
-        """Re-read the user's file if it changed; returns "reloaded", "error" or ""."""
+    def _refresh_base(self) -> None:
+        """Re-read the user's file if it changed (what happened waits in `_unsaid`)."""
         if not self._from_files:
-            return ""
+            return
         signature = _stat(self._user_file)
         if signature == self._user_signature:
-            return ""
+            return
         self._user_signature = signature
         try:
             self.base = load_config(user_file=self._user_file)
         except ConfigError as exc:
             self.base_error = str(exc)
-            return "error"
+            self._unsaid.append(("error", f"{self.base_error} (the last good config stays in force)"))
+            return
         self.base_error = ""
         self._generation += 1
-        return "reloaded"
+        self._unsaid.append(("reloaded", f"config reloaded: {self._user_file}"))
 
     # -- on change -------------------------------------------------------------------------------
 
     def refresh(self) -> list[tuple[str, str]]:
-        """Re-read whatever changed; (status, one line) per file: "reloaded" or "error"."""
-        said: list[tuple[str, str]] = []
-        status = self._refresh_base()
-        if status == "reloaded":
-            said.append(("reloaded", f"config reloaded: {self._user_file}"))
-        elif status == "error":
-            said.append(("error", f"{self.base_error} (the last good config stays in force)"))
-        for key, known in list(self._repos.items()):
-            if known.signature == self._signature(key):
-                continue
-            before = known.config
-            resolved = self._resolve(key)
-            if resolved.error and resolved.config is before:
-                said.append(("error", f"{resolved.error} (the last good config stays in force)"))
-            elif status != "reloaded" and resolved.config != before:
-                said.append(("reloaded", f"config reloaded: {Path(key) / REPO_FILE}"))
+        """Re-read whatever changed; (status, one line) per file re-read since the last call:
+        "reloaded" or "error". A file can also be re-read on use (a session created right after
+        an edit); what that found is said here too, so no change goes untold."""
+        self._refresh_base()
+        for key in list(self._repos):
+            self._resolve(key)
+        said, self._unsaid = self._unsaid, []
         return said
 
     def watched_folders(self) -> list[Path]:

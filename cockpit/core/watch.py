@@ -99,24 +99,31 @@ class Watcher:
             self.refresh()
 
     async def _watch_loop(self) -> None:
+        before: dict[str, str] | None = None  # what the previous round watched (None: first round)
         while not self._closing:
             self._restart = asyncio.Event()
             self._watched_roots = self._roots()
             self._watching = _real(self._watched_roots)
+            added = set(self._watching) - set(before) if before is not None else set()
+            before = dict(self._watching)
             if not self._watching:
                 await self._restart.wait()
                 continue
             try:
-                await self._watch(list(self._watching.values()))
+                await self._watch(list(self._watching.values()), added)
             except (OSError, RuntimeError) as exc:
                 if all(os.path.isdir(path) for path in self._watching.values()):
                     # Not a worktree vanishing under us (that just restarts): e.g. the inotify limit.
                     self._on_failure(str(exc) or type(exc).__name__)
                     await self._restart.wait()
 
-    async def _watch(self, paths: list[str]) -> None:
-        """Report changes under `paths` until the set of worktrees changes (or close)."""
+    async def _watch(self, paths: list[str], added: set[str]) -> None:
+        """Report changes under `paths` until the set of worktrees changes (or close). The
+        sessions in `added` were not watched until now: each is checked once, since its files
+        may have changed before the notifier was up."""
         notify = await asyncio.to_thread(RustNotify, paths, False, False, 0, True, True)
+        for session_id in added:
+            self._schedule(session_id)
         try:
             while True:
                 changes = await asyncio.to_thread(notify.watch, DEBOUNCE_MS, STEP_MS, _TIMEOUT_MS, self._restart)

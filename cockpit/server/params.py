@@ -16,6 +16,7 @@ from typing import Any
 from cockpit.errors import CockpitError
 
 TEXT, WHOLE, FLAG, LIST, OBJECT = "text", "a whole number", "true or false", "a list of text", "an object"
+OBJECTS = "a list of objects"
 
 #: What each parameter name means, across methods.
 TYPES: dict[str, str] = {
@@ -37,11 +38,14 @@ TYPES: dict[str, str] = {
     "file": TEXT, "overrides": OBJECT,
     # the approval inbox's rules
     "patterns": LIST, "commands": LIST,
+    # plans (the conductor)
+    "plan": TEXT, "subtask": TEXT, "subtasks": LIST, "summary": TEXT, "title": TEXT, "files": LIST,
+    "approve": FLAG, "timeout": WHOLE,
     # the protocol's own methods
     "protocol": TEXT, "client": TEXT, "tail": WHOLE, "after": WHOLE, "before": WHOLE, "limit": WHOLE,
 }
 #: Where a method uses a name differently.
-METHOD_TYPES: dict[tuple[str, str], str] = {("comment", "line"): WHOLE}
+METHOD_TYPES: dict[tuple[str, str], str] = {("comment", "line"): WHOLE, ("plan_propose", "subtasks"): OBJECTS}
 
 
 def parameters(method: str, handler: Callable[..., Any]) -> dict[str, inspect.Parameter]:
@@ -81,6 +85,8 @@ def _is(kind: str, value: Any) -> bool:
         return isinstance(value, bool)
     if kind == LIST:
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if kind == OBJECTS:
+        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
     return isinstance(value, dict)
 
 
