@@ -31,8 +31,6 @@ from email.header import Header
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from cockpit.alerts.redact import redact, secret_values
 from cockpit.config import NotifyConfig
 from cockpit.core import events as ev
@@ -184,6 +182,8 @@ class PhoneNotifier:
 
 async def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
     """POST once; a failure (refused, timed out, not 2xx, a bad URL) is one log line."""
+    import aiohttp  # here, not at the top: 0.2 s of every start-up, screen included, for a rare send
+
     where = urlsplit(url).hostname or "?"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)) as client:

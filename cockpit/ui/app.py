@@ -106,6 +106,8 @@ class CockpitApp(App[None]):
         self.frozen_clock = frozen_clock  # snapshots freeze the spinner and clocks
         self.marked: set[str] = set()
         self.sessions: dict[str, dict[str, Any]] = {}
+        #: Live events of panes not filled yet (`_load_all`), in arrival order.
+        self._held: dict[str, list[Event]] = {}
         self._subscription: Any = None
         self._tokens_window: list[tuple[float, int]] = []  # (time, tokens) per flush
         self._tokens_pending = 0
@@ -159,18 +161,49 @@ class CockpitApp(App[None]):
         gc.unfreeze()  # the start-up heap, this app's widgets among it, may be collected again
 
     async def _load_all(self) -> None:
-        """Build every pane from the snapshot and the tail of each stored transcript."""
+        """Build every pane from the snapshot and the tail of each stored transcript.
+
+        Only the panes the first page can show are filled before the first frame; the others
+        are filled right after it (`_load_later`), so a hundred sessions start as fast as ten.
+        """
         snapshot = [s for s in self.client.snapshot() if s["state"] != "archived"]
+        first = self.grid.capacity_within(self.size.width, self.size.height)  # at least the first page
         panes = []
-        for session in snapshot:
+        for index, session in enumerate(snapshot):
             self.sessions[session["id"]] = session
             pane = pane_for(session)
-            for event in await self.client.transcript(session["id"], tail=TRANSCRIPT_TAIL_EVENTS):
-                pane.feed(event)
+            if index < first:
+                await self._fill(pane)
+            else:
+                self._held[session["id"]] = []  # its live events wait for its transcript
             panes.append(pane)
         with self.batch_update():
             await self.grid.add_panes(panes)
         self._refresh_status()
+        if self._held:
+            self.call_after_refresh(lambda: self.run_worker(self._load_later(), group="load", exclusive=True))
+
+    async def _fill(self, pane: Any) -> None:
+        for event in await self.client.transcript(pane.session_id, tail=TRANSCRIPT_TAIL_EVENTS):
+            pane.feed(event)
+
+    async def _load_later(self) -> None:
+        """Fill the panes `_load_all` left empty, then hand each the live events that arrived
+        meanwhile (those its stored tail already holds, by sequence number, are skipped)."""
+        for session_id in list(self._held):
+            pane = self.grid.panes.get(session_id)
+            if pane is None:
+                self._held.pop(session_id, None)
+                continue
+            stored = await self.client.transcript(session_id, tail=TRANSCRIPT_TAIL_EVENTS)
+            held = self._held.pop(session_id, [])
+            last = stored[-1].seq if stored else 0
+            for event in stored:
+                pane.feed(event)
+            for event in held:
+                if event.seq > last:
+                    await self._apply(event)  # as if live: attention, status, the sessions' copy
+            pane.dirty = True
 
     def _focus_first(self) -> None:
         visible = self.grid.visible_ids()
@@ -228,6 +261,9 @@ class CockpitApp(App[None]):
             self.marked.discard(event.session)
             await self.grid.remove_pane(event.session)
             return
+        if event.session in self._held:  # its pane is not filled yet: after its stored tail
+            self._held[event.session].append(event)
+            return
         pane = self.grid.panes.get(event.session)
         if pane is None:
             return
@@ -256,6 +292,7 @@ class CockpitApp(App[None]):
         for session_id in list(self.grid.panes):
             await self.grid.remove_pane(session_id)
         self.sessions.clear()
+        self._held.clear()
         self.paused = getattr(self.client, "paused", "")
         await self._load_all()
 

@@ -101,6 +101,11 @@ class PaneGrid(Widget):
         width, height = self.size
         if not width or not height:
             return max(1, len(self.shown))
+        return self.capacity_within(width, height)
+
+    def capacity_within(self, width: int, height: int) -> int:
+        """How many panes a page of this layout holds in an area of that size (the whole screen
+        before the grid is laid out: an upper bound)."""
         s = self.settings
         return capacity(width, height, self.layout_name, s.min_pane_width, s.min_pane_height, s.main_size)
 

@@ -69,5 +69,6 @@ def check_screen_config(config: Config) -> None:
     from cockpit.ui.keymap import known_bindings, validate_keymap
     from cockpit.ui.themes import check_config_theme
 
-    validate_keymap(config.keys, known_bindings())
+    if config.keys:  # (knowing every binding imports every screen: not for nothing)
+        validate_keymap(config.keys, known_bindings())
     check_config_theme(config)
