@@ -317,6 +317,10 @@ async def test_zoom_is_bounded(cockpit: Any, monkeypatch: pytest.MonkeyPatch) ->
     engine, make_app, _, sessions = cockpit
     monkeypatch.setattr(zoom_module, "MAX_EVENTS", 20)
     monkeypatch.setattr(zoom_module, "MAX_BLOCKS", 30)
+    for _ in range(250):  # the worktree watcher's first look (a diff stat) comes before the messages
+        if any(e.kind == ev.DIFF_STAT for e in await engine.transcript(sessions[0].id)):
+            break
+        await asyncio.sleep(0.02)
     for i in range(50):
         engine.emit(sessions[0].id, ev.USER_MESSAGE, {"text": f"m{i}"})
     app = make_app()
