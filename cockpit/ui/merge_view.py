@@ -224,7 +224,8 @@ class MergeScreen(ModalScreen[None]):
             parts.append(f"{len(files)} files +{self.change.added} −{self.change.removed}")
             parts.append(f"{seen}/{len(files)} viewed")
         parts.append("side by side" if self.diff_view.split else "unified")
-        self.query_one("#merge-header", Static).update("   ".join(parts))
+        for header in self.query("#merge-header").results(Static):  # none once the view is closing
+            header.update("   ".join(parts))
 
     # -- files and hunks -------------------------------------------------------------------------
 
