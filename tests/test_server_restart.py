@@ -55,7 +55,7 @@ async def test_kill_9_while_streaming_then_restart_restores_every_session(cockpi
         for row in rows:
             events = await store.events(row["id"])
             assert [e.data["text"] for e in events if e.kind == ev.USER_MESSAGE] == ["stream"]
-            assert any(e.kind == ev.TEXT and e.data["text"].startswith("w0 w1") for e in events)
+            assert "".join(e.data["text"] for e in events if e.kind == ev.TEXT).startswith("w0 w1")
     finally:
         await store.close()
     worktrees = run_git(repo, "worktree", "list", "--porcelain")

@@ -199,8 +199,8 @@ async def test_an_acp_agent_runs_under_a_worker_and_edits_after_approval(open_en
     await engine.send(session.id, "edit notes.txt written-by-acp")
     await until(lambda: engine.hosts[session.id].pending, "the agent asked to edit")
     await engine.approve(session.id)
-    await until(lambda: (session.path / "notes.txt").exists(), "the file was written")
-    assert (session.path / "notes.txt").read_text() == "written-by-acp"
+    await until(lambda: (session.path / "notes.txt").is_file()
+                and (session.path / "notes.txt").read_text() == "written-by-acp", "the file was written")
     agent_pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == pool.workers[0].pid]
     assert agent_pids, "the ACP agent runs as the worker's child"
 
