@@ -43,58 +43,43 @@ class WorkerHost:
     """
 
     def __init__(self, channel: Channel, session: Session, config: Config, env: dict[str, str], home: Path):
+        # Plain attributes: nothing here is derived or re-read (unlike the engine's `SessionHost`).
         self._channel = channel
-        self._session = session
-        self._config = config
-        self._env = env
-        self._home = home
-
-    @property
-    def session(self) -> Session:
-        return self._session
-
-    @property
-    def config(self) -> Config:
-        return self._config
+        self.session = session
+        self.config = config
+        self.env = env
+        self.home = home
 
     @property
     def worktree(self) -> Path:
-        return self._session.path
-
-    @property
-    def env(self) -> dict[str, str]:
-        return self._env
-
-    @property
-    def home(self) -> Path:
-        return self._home
+        return self.session.path
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
-        self._channel.notify("emit", self._session.id, kind=kind, data=data)
+        self._channel.notify("emit", self.session.id, kind=kind, data=data)
 
     def set_state(self, state: State, detail: str = "") -> None:
-        self._session.state, self._session.state_detail = state, detail
-        self._channel.notify("set_state", self._session.id, state=state.value, detail=detail)
+        self.session.state, self.session.state_detail = state, detail
+        self._channel.notify("set_state", self.session.id, state=state.value, detail=detail)
 
     def add_usage(self, model: str, usage: Usage) -> None:
-        self._session.usage.add(usage)
-        self._channel.notify("add_usage", self._session.id, model=model, usage=asdict(usage))
+        self.session.usage.add(usage)
+        self._channel.notify("add_usage", self.session.id, model=model, usage=asdict(usage))
 
     async def request_approval(self, tool: str, title: str, detail: str = "") -> ApprovalDecision:
-        answer = await self._channel.call("request_approval", self._session.id, tool=tool, title=title, detail=detail)
+        answer = await self._channel.call("request_approval", self.session.id, tool=tool, title=title, detail=detail)
         return ApprovalDecision(**answer)
 
     async def history(self) -> list[Event]:
-        return [Event.from_dict(raw) for raw in await self._channel.call("history", self._session.id)]
+        return [Event.from_dict(raw) for raw in await self._channel.call("history", self.session.id)]
 
     async def current_approval(self) -> ApprovalConfig:
-        return ApprovalConfig(**await self._channel.call("current_approval", self._session.id))
+        return ApprovalConfig(**await self._channel.call("current_approval", self.session.id))
 
     async def budget_exceeded(self) -> str:
-        return await self._channel.call("budget_exceeded", self._session.id)
+        return await self._channel.call("budget_exceeded", self.session.id)
 
     async def hold(self) -> None:
-        await self._channel.call("hold", self._session.id)
+        await self._channel.call("hold", self.session.id)
 
 
 class Worker:
